@@ -1,0 +1,5 @@
+import sys
+
+from avrt.cli import main
+
+sys.exit(main())

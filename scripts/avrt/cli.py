@@ -1,0 +1,52 @@
+"""Command line: ``avrt <command> ...`` (also ``python -m avrt``).
+
+Every pipeline stage runs without Snakemake through this CLI; the rules only turn their inputs
+and outputs into arguments. A command module exposes ``add_arguments(parser)`` and
+``run(args) -> int | None``; modules are imported lazily so that, for example, ``avrt --help``
+never imports torch or vLLM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# command -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("avrt.data.synthetic", "write a synthetic AVQA release (real MP4s + official-schema JSON)"),
+    "ingest": ("avrt.data.ingest", "check every AVQA clip and write the manifest and attrition table"),
+    "shard": ("avrt.data.shard", "split the manifest into N shards"),
+    "media": ("avrt.data.media", "prepare frames, 16 kHz audio and silent video for one shard"),
+    "data-summary": ("avrt.data.summary", "aggregate attrition and media statistics of the data stage"),
+    "validate-config": ("avrt.config_cli", "validate (and print) a layered config"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="avrt", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    top, rest = parser.parse_known_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if top.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    module = importlib.import_module(COMMANDS[top.command][0])
+    cmd_parser = argparse.ArgumentParser(prog=f"avrt {top.command}", description=module.__doc__)
+    module.add_arguments(cmd_parser)
+    args = cmd_parser.parse_args(rest)
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

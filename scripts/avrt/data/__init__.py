@@ -1,0 +1,1 @@
+"""Data stage: AVQA ingest, sharding, media preparation and the synthetic generator."""
