@@ -101,6 +101,14 @@ def _describe(error: jsonschema.ValidationError) -> str:
     return f"config key '{path}': {error.message}"
 
 
+def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For anyOf (e.g. null-or-object), the error from the branch the value was meant for."""
+    if not error.context:
+        return error
+    meant = [e for e in error.context if e.validator != "type"] or list(error.context)
+    return _leaf(max(meant, key=lambda e: len(e.absolute_path)))
+
+
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Return a default-filled copy of `config`; raise ConfigError naming the offending key."""
     root = schema or load_schema()
@@ -109,12 +117,7 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
     if errors:
         # anyOf failures hide the useful message one level down.
-        messages = []
-        for err in errors:
-            leaf = jsonschema.exceptions.best_match([err]) if not err.context else min(
-                err.context, key=lambda e: len(e.absolute_path) * -1
-            )
-            messages.append(_describe(leaf))
+        messages = [_describe(_leaf(err)) for err in errors]
         raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(messages)))
     _check_references(filled)
     return filled

@@ -1,0 +1,62 @@
+"""Shared fixtures: the repository, a small synthetic AVQA release, and a workflow sandbox."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent  # the venv running the tests also runs the workflows
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
+
+
+@pytest.fixture(scope="session")
+def synthetic_release(tmp_path_factory) -> Path:
+    """6 train clips (4 with planted faults) + 2 val clips, 10 s each, real H.264/AAC MP4s."""
+    from avrt.data.synthetic import generate
+
+    out = tmp_path_factory.mktemp("avqa_synthetic")
+    generate(out, {"train": 6, "val": 2}, seconds=10.0, width=160, height=120, fps=10, seed=1,
+             faults={"corrupt": 1, "no_audio": 1, "missing": 1, "short": 1})
+    return out
+
+
+def workflow_env() -> dict:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def copy_workflow(dest: Path) -> Path:
+    """A copy of the workflow files, so a test's results/ and .snakemake/ stay in its tmp dir."""
+    for name in ("Snakefile", "workflow", "config", "profiles", "envs"):
+        src = REPO / name
+        if src.is_dir():
+            shutil.copytree(src, dest / name)
+        else:
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def run_snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        [str(BIN / "snakemake"), *args], cwd=cwd, env=workflow_env(),
+        capture_output=True, text=True, timeout=timeout,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+@pytest.fixture
+def workflow_dir(tmp_path) -> Path:
+    return copy_workflow(tmp_path)

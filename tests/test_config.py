@@ -1,0 +1,110 @@
+"""Config layering, defaults and errors that name the key."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from avrt.config import ConfigError, deep_merge, load_config, load_schema, load_yaml, validate_config
+
+from conftest import REPO, run_snakemake
+
+
+def full_config() -> dict:
+    return load_yaml(REPO / "config" / "config.yaml")
+
+
+def test_full_config_carries_the_papers_recipe():
+    cfg = load_config(REPO / "config" / "config.yaml")
+    sft, grpo = cfg["sft"], cfg["grpo"]
+    assert sft["per_device_batch_size"] * sft["gradient_accumulation_steps"] * sft["num_gpus"] == 32
+    assert (sft["learning_rate"], sft["lr_scheduler"], sft["warmup_steps"]) == (2e-6, "cosine", 100)
+    assert (sft["adam_beta1"], sft["adam_beta2"], sft["adam_epsilon"], sft["weight_decay"]) == (0.9, 0.999, 1e-8, 0.01)
+    assert sft["deepspeed"] == "zero2_offload" and sft["bf16"] is True and sft["epochs"] == 1
+    assert (grpo["num_generations"], grpo["epsilon"], grpo["beta"], grpo["temperature"]) == (4, 0.2, 0.01, 1.0)
+    lr = grpo["length_reward"]
+    assert (lr["mu"], lr["sigma"], lr["w_min"], lr["w_max"]) == (100, 20, 100, 200)
+    assert cfg["media"]["num_frames"] == 8 and cfg["media"]["audio_seconds"] == 10.0
+    assert cfg["student"]["freeze"] == ["visual", "audio_tower"]
+    assert {t["modality"] for t in cfg["teachers"]} == {"frames", "audio"}
+    assert cfg["models"]["visual_teacher"]["trust_remote_code"] is True
+    assert cfg["models"]["merger"]["trust_remote_code"] is False  # default: off unless set
+
+
+def test_schema_defaults_equal_the_full_config():
+    """config.yaml spells out the schema's defaults: a run with an empty config is the paper's."""
+    cfg = load_config(REPO / "config" / "config.yaml")
+    minimal = validate_config({"run": cfg["run"], "models": cfg["models"], "teachers": cfg["teachers"],
+                               "evaluation": {"benchmarks": cfg["evaluation"]["benchmarks"]}})
+    for section in ("data", "media", "filter", "student", "sft", "grpo", "merger"):
+        assert minimal[section] == cfg[section], section
+
+
+def test_demo_config_is_valid_and_small():
+    cfg = load_config(REPO / "config" / "demo.yaml")
+    assert cfg["data"]["synthetic"]["clips"] and cfg["data"]["n_shards"] <= 4
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ({"bogus": 1}, r"unknown config key 'bogus'"),
+        ({"sft": {"learning_rat": 1e-5}}, r"unknown config key 'learning_rat' under 'sft'"),
+        ({"sft": {"learning_rate": "fast"}}, r"config key 'sft\.learning_rate': 'fast' is not of type 'number'"),
+        ({"data": {"n_shards": 0}}, r"config key 'data\.n_shards': 0 is less than the minimum of 1"),
+        ({"media": {"frame_sampling": "random"}}, r"config key 'media\.frame_sampling': 'random' is not one of"),
+        ({"models": {"merger": {"family": "gpt"}}}, r"config key 'models\.merger\.family'"),
+        ({"models": {"merger": {"checkpointt": "x"}}}, r"unknown config key 'checkpointt' under 'models\.merger'"),
+        ({"teachers": [{"name": "visual", "model": "nope", "prompt": "p", "modality": "frames"}]},
+         r"config key 'teachers\[0\]\.model': model 'nope' is not defined"),
+        ({"data": {"synthetic": {"clips": {"train": 2}, "secs": 3}}}, r"unknown config key 'secs' under 'data\.synthetic'"),
+    ],
+)
+def test_bad_config_names_the_key(override, expected):
+    with pytest.raises(ConfigError, match=expected):
+        validate_config(deep_merge(full_config(), override))
+
+
+def test_yaml_exponent_without_dot_is_caught():
+    """PyYAML reads `2e-6` as a string; the error says which key, instead of a crash mid-training."""
+    cfg = deep_merge(full_config(), yaml.safe_load("sft: {learning_rate: 2e-6}"))
+    with pytest.raises(ConfigError, match=r"sft\.learning_rate"):
+        validate_config(cfg)
+
+
+def _schema_keys(node: dict, root: dict, prefix: str = "") -> set[str]:
+    keys = set()
+    if "$ref" in node:
+        target = root
+        for part in node["$ref"].removeprefix("#/").split("/"):
+            target = target[part]
+        node = target
+    for branch in node.get("anyOf", []):
+        keys |= _schema_keys(branch, root, prefix)
+    for key, sub in node.get("properties", {}).items():
+        path = f"{prefix}.{key}" if prefix else key
+        keys.add(path)
+        keys |= _schema_keys(sub, root, path)
+    if isinstance(node.get("additionalProperties"), dict):
+        keys |= _schema_keys(node["additionalProperties"], root, f"{prefix}.<name>")
+    if isinstance(node.get("items"), dict):
+        keys |= _schema_keys(node["items"], root, f"{prefix}[]")
+    return keys
+
+
+def test_every_schema_key_is_documented():
+    schema = load_schema()
+    readme = (REPO / "config" / "README.md").read_text()
+    documented = set(re.findall(r"`([A-Za-z0-9_.<>\[\]]+)`", readme))
+    missing = sorted(k for k in _schema_keys(schema, schema) if k not in documented)
+    assert not missing, f"config/README.md does not document: {missing}"
+
+
+@pytest.mark.integration
+def test_snakemake_rejects_a_bad_key_before_any_job(workflow_dir):
+    proc = run_snakemake(workflow_dir, "-n", "--config", "sft={learning_rat: 1}", check=False)
+    assert proc.returncode != 0
+    assert "unknown config key 'learning_rat' under 'sft'" in proc.stdout + proc.stderr
+    assert not (workflow_dir / "results").exists()
