@@ -1,0 +1,1 @@
+"""Teacher traces: prompting the single-modality teachers, reading their answers, merging."""
