@@ -20,7 +20,16 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "shard": ("avrt.data.shard", "split the manifest into N shards"),
     "media": ("avrt.data.media", "prepare frames, 16 kHz audio and silent video for one shard"),
     "data-summary": ("avrt.data.summary", "aggregate attrition and media statistics of the data stage"),
+    "teacher": ("avrt.traces.teacher", "run one teacher over one shard (reasoning traces)"),
+    "merge": ("avrt.traces.merge", "merge the teachers' traces of one shard with a text-only LLM"),
+    "filter-traces": ("avrt.traces.filter", "select merged traces (filter mode) into AVRT-20K train/val"),
+    "export-avrt20k": ("avrt.traces.export", "write AVRT-20K as a Hugging Face datasets DatasetDict"),
+    "trace-stats": ("avrt.traces.stats", "AVRT-20K statistics (paper Table 2, Figure 0.B.4) as JSON and PNG"),
     "validate-config": ("avrt.config_cli", "validate (and print) a layered config"),
+    "config-docs": ("avrt.config_docs", "write config/README.md from the config schema"),
+    "zoo": ("avrt.models.zoo", "build tiny random-weight models (offline) that load like the real checkpoints"),
+    "eval-records": ("avrt.evaluation.records_cli", "read a benchmark's official files into records JSONL"),
+    "eval-score": ("avrt.evaluation.score_cli", "score a benchmark's predictions (strict + official columns)"),
 }
 
 
