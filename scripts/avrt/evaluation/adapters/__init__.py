@@ -1,0 +1,1 @@
+"""One reader per benchmark's official annotation file, all producing `BenchmarkRecord`s."""
