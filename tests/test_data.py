@@ -212,3 +212,23 @@ def test_clip_that_fails_in_media_is_recorded_not_fatal(ingested, tmp_path):
     assert failed["status"] == "failed" and failed["reason"] == "media_failed" and failed["detail"]
     with pytest.raises(ValueError, match=rows[0]["video_name"]):
         load_clip_media(failed, tmp_path)
+
+
+def test_media_from_files_cuts_benchmark_media_like_the_shards(synthetic_release, prepared, tmp_path):
+    from avrt.data.media import media_from_files
+
+    media_root, params, _ = prepared
+    row = next(iter(read_media_index(media_root / "000.jsonl").values()))
+    shard_clip = load_clip_media(row, media_root)
+    clip = media_from_files("x", params, video=row["clip_path"])
+    assert np.array_equal(clip.frame_times, shard_clip.frame_times) and clip.frames.shape == shard_clip.frames.shape
+    assert np.abs(clip.audio - shard_clip.audio).max() < 1e-3  # the shard's WAV is 16-bit
+    sf.write(tmp_path / "a.wav", shard_clip.audio[:32000], 16000)
+    from PIL import Image
+
+    Image.fromarray(shard_clip.frames[0]).save(tmp_path / "i.png")
+    omni = media_from_files("y", params, image=str(tmp_path / "i.png"), audio=str(tmp_path / "a.wav"))
+    assert omni.frames.shape[0] == 1 and omni.audio.shape == (160000,)
+    assert np.abs(omni.audio[32000:]).max() == 0.0  # 2 s of audio padded to 10 s
+    audio_only = media_from_files("z", params, audio=str(tmp_path / "a.wav"))
+    assert audio_only.frames.shape[0] == 0 and audio_only.audio.shape == (160000,)

@@ -158,6 +158,41 @@ def write_silent_video(src: str, dst: Path) -> None:
     tmp.replace(dst)
 
 
+def media_from_files(name: str, params: MediaParams, video: str | None = None, image: str | None = None,
+                     audio: str | None = None) -> "ClipMedia":
+    """In-memory media for one benchmark item, cut exactly as the AVQA shards are.
+
+    A video gives the frames and, when `audio` is not given, its own audio track; an image is a
+    single frame; a separate audio file (OmniBench, MMAR, MMAU) is demuxed and resampled the same
+    way. A modality with no source stays empty (no frames / no audio samples).
+    """
+    from avrt.data.clip_media import ClipMedia
+
+    frames = np.zeros((0, 0, 0, 3), np.uint8)
+    times: list[float] = []
+    duration = 0.0
+    if video:
+        v = decode_frames(video, params)
+        frames, times = v["frames"], v["frame_times"]
+        duration = v["num_video_frames"] / v["video_fps"] if v["video_fps"] else 0.0
+    elif image:
+        img = Image.open(image).convert("RGB")
+        img = img.resize(resized_dims(img.width, img.height, params.frame_max_side))
+        frames, times = np.asarray(img)[None], [0.0]
+    wave = np.zeros(0, np.float32)
+    source = audio or video
+    if source and (audio or _has_audio(video)):
+        a = load_audio(source, params)
+        wave = a["audio"]
+        duration = duration or a["audio_source_seconds"]
+    return ClipMedia(name, frames, np.asarray(times, np.float64), wave, params.sample_rate, float(duration))
+
+
+def _has_audio(path: str) -> bool:
+    with av.open(path) as container:
+        return bool(container.streams.audio)
+
+
 def prepare_clip(job: tuple[str, str, str, Path, MediaParams]) -> dict:
     """Prepare one clip; never raises: a failure comes back as a row with status 'failed'."""
     video_name, clip_path, shard, media_root, params = job

@@ -344,3 +344,9 @@ def parse_fact_check_verdict(text: str) -> FactCheckVerdict:
     m = _VERDICT.match(_clean(text[response_start:])) if closed else None
     verdict = m.group(1).lower() if m else None
     return FactCheckVerdict(accepted=verdict == "yes", verdict=verdict)
+
+
+def response_text(text: str) -> str:
+    """What a model said after its thinking block (the whole output when it did not think)."""
+    _, start, closed = _split_thinking(text)
+    return text[start:].strip() if closed else ""

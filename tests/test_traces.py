@@ -1,0 +1,270 @@
+"""AVRT trace stage: teachers and merger on tiny models and real synthetic media, resume, filter, export."""
+
+from __future__ import annotations
+
+import json
+import pytest
+
+from avrt.data.ingest import ingest
+from avrt.data.media import MediaParams, prepare_shard
+from avrt.io import read_jsonl, write_jsonl
+from avrt.models.backends import Completion
+from avrt.models.spec import ModelSpec
+from avrt.prompts import load_prompt, render_merger_prompt
+from avrt.traces.filter import avrt20k_row, filter_traces, in_val, read_avrt20k, select
+from avrt.traces.merge import run_merge
+from avrt.traces.teacher import run_teacher
+
+TEACHERS = {
+    "visual": {"name": "visual", "model": "visual_teacher", "prompt": "visual_teacher", "modality": "frames"},
+    "audio": {"name": "audio", "model": "audio_teacher", "prompt": "audio_teacher", "modality": "audio"},
+}
+
+
+@pytest.fixture(scope="module")
+def shard(synthetic_release, tmp_path_factory):
+    """The synthetic release ingested as one shard with prepared media (train + val)."""
+    root = tmp_path_factory.mktemp("traces")
+    ann = {s: synthetic_release / "annotations" / f"{s}_qa.json" for s in ("train", "val")}
+    ingest(ann, synthetic_release / "videos", root / "data")
+    shard_path = root / "data" / "000.jsonl"
+    shard_path.write_text((root / "data" / "manifest.jsonl").read_text())
+    prepare_shard(shard_path, root / "media" / "000.jsonl", MediaParams(frame_max_side=64))
+    return shard_path, root / "media" / "000.jsonl"
+
+
+@pytest.fixture(scope="module")
+def zoo(tmp_path_factory):
+    from avrt.models.zoo import build_zoo
+
+    out = tmp_path_factory.mktemp("zoo")
+    build_zoo(out, ["qwen2_5_vl", "qwen2_audio", "text_llm"], seed=0)
+    return out
+
+
+def spec(name: str, family: str, checkpoint, **extra) -> ModelSpec:
+    return ModelSpec.from_config(name, {"family": family, "checkpoint": str(checkpoint), "backend": "hf",
+                                        "dtype": "float32", "batch_size": 4,
+                                        "sampling": {"temperature": 0.0, "max_new_tokens": 8}, **extra})
+
+
+class CountingBackend:
+    """Wraps a real backend and counts the requests it answers."""
+
+    def __init__(self, inner):
+        self.inner, self.requests = inner, []
+
+    def generate(self, requests):
+        self.requests.extend(requests)
+        return self.inner.generate(requests) if self.inner else []
+
+
+@pytest.mark.integration
+def test_teachers_run_on_tiny_models_with_their_own_modality(shard, zoo, tmp_path):
+    shard_path, media = shard
+    train_qa = [r for r in read_jsonl(shard_path) if r["split"] == "train"]
+    for name, family in (("visual", "qwen2_5_vl"), ("audio", "qwen2_audio")):
+        s = spec(TEACHERS[name]["model"], family, zoo / family)
+        stats = run_teacher(TEACHERS[name], s, ["train"], shard_path, media, tmp_path / name / "000.jsonl", chunk_size=3)
+        rows = list(read_jsonl(tmp_path / name / "000.jsonl"))
+        assert len(rows) == stats["rows"] == len(train_qa) and stats["model_calls"] == 2
+        prompt = load_prompt(TEACHERS[name]["prompt"])
+        for row in rows:
+            assert row["prompt_sha256"] == prompt.sha256 and row["teacher"] == name
+            assert row["completion_tokens"] <= 8 and row["prompt_tokens"] > 0
+            assert row["parse_status"] in {"ok", "ok_option_text", "no_answer", "ambiguous", "unmatched_text", "out_of_range"}
+            assert row["correct"] == (row["answer_letter"] == row["gold_letter"])
+        assert {r["split"] for r in rows} == {"train"}
+
+
+@pytest.mark.integration
+def test_teacher_resumes_after_a_kill_without_duplicates_or_extra_calls(shard, zoo, tmp_path, monkeypatch):
+    from avrt.models.backends import load_model
+
+    shard_path, media = shard
+    s = spec("audio_teacher", "qwen2_audio", zoo / "qwen2_audio")
+    out = tmp_path / "audio" / "000.jsonl"
+    run_teacher(TEACHERS["audio"], s, ["train"], shard_path, media, out, chunk_size=2)
+    complete = out.read_text()
+    progress = out.parent / ".progress" / out.name
+    lines = progress.read_text().splitlines(keepends=True)
+    # killed mid-write: two finished rows and a torn third; the declared output never appeared
+    progress.write_text("".join(lines[:2]) + lines[2][:40])
+    out.unlink()
+    counting = CountingBackend(load_model(s))
+    stats = run_teacher(TEACHERS["audio"], s, ["train"], shard_path, media, out, chunk_size=2, backend=counting)
+    assert len(counting.requests) == len(lines) - 2  # only the missing rows were asked for
+    assert stats["new_rows"] == len(lines) - 2
+    assert [json.loads(x)["sample_id"] for x in out.read_text().splitlines()] == \
+           [json.loads(x)["sample_id"] for x in complete.splitlines()]
+    strip = lambda text: [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in text.splitlines()]  # noqa: E731
+    assert strip(out.read_text()) == strip(complete)  # greedy: the same rows again
+
+    # a finished shard re-run never loads the model
+    monkeypatch.setattr("avrt.models.backends.load_model", lambda spec: pytest.fail("model loaded"))
+    again = run_teacher(TEACHERS["audio"], s, ["train"], shard_path, media, out, chunk_size=2)
+    assert again["model_calls"] == 0 and again["new_rows"] == 0
+
+
+def test_teacher_discards_rows_of_another_prompt_or_model_fake_backend(shard, tmp_path):
+    """Rows made with other settings are never mixed in: a changed spec asks again."""
+    shard_path, media = shard
+
+    class EchoBackend:  # fake: answers "Answer: (A)" without a model
+        calls = 0
+
+        def generate(self, requests):
+            EchoBackend.calls += len(requests)
+            return [Completion(r.request_id, 0, "Looks like A.\nAnswer: (A)", 10, 5, "stop", 0) for r in requests]
+
+    out = tmp_path / "v" / "000.jsonl"
+    s1 = spec("visual_teacher", "qwen2_5_vl", "/nonexistent/a")
+    run_teacher(TEACHERS["visual"], s1, ["train"], shard_path, media, out, backend=EchoBackend())
+    first = EchoBackend.calls
+    rows = list(read_jsonl(out))
+    assert all(r["answer_letter"] == "A" and r["parse_status"] == "ok" for r in rows)
+    assert all(r["correct"] == (r["gold_letter"] == "A") for r in rows)
+    s2 = spec("visual_teacher", "qwen2_5_vl", "/nonexistent/b")
+    run_teacher(TEACHERS["visual"], s2, ["train"], shard_path, media, out, backend=EchoBackend())
+    assert EchoBackend.calls == 2 * first
+    assert {r["checkpoint"] for r in read_jsonl(out)} == {"/nonexistent/b"}
+
+
+def _teacher_rows(shard_path, teacher, letter_for) -> list[dict]:
+    rows = []
+    for qa in read_jsonl(shard_path):
+        if qa["split"] != "train":
+            continue
+        letter = letter_for(qa)
+        rows.append({"sample_id": qa["qa_id"], "split": qa["split"], "video_name": qa["video_name"],
+                     "teacher": teacher["name"], "modality": teacher["modality"], "sample_index": 0,
+                     "raw_output": f"{teacher['name']} sees things.\nAnswer: ({letter})",
+                     "response": f"{teacher['name']} sees things.\nAnswer: ({letter})",
+                     "reasoning": f"{teacher['name']} sees things.", "answer_letter": letter,
+                     "parse_status": "ok", "gold_letter": qa["answer_letter"],
+                     "correct": letter == qa["answer_letter"], "prompt_sha256": "x"})
+    return rows
+
+
+def test_merger_sees_question_choices_and_traces_only_fake_backend(shard, tmp_path):
+    shard_path, _ = shard
+    wrong = lambda qa: "ABCD"[(qa["answer_index"] + 1) % 4]  # noqa: E731
+    write_jsonl(tmp_path / "visual.jsonl", _teacher_rows(shard_path, TEACHERS["visual"], lambda qa: qa["answer_letter"]))
+    write_jsonl(tmp_path / "audio.jsonl", _teacher_rows(shard_path, TEACHERS["audio"],
+                                                        lambda qa: qa["answer_letter"] if qa["qa_id"] % 2 else wrong(qa)))
+    seen = []
+
+    class RecordingBackend:  # fake: records prompts, answers in the strict format
+        def generate(self, requests):
+            seen.extend(requests)
+            return [Completion(r.request_id, 0, "<think>Audio and frames agree.</think><answer>B</answer>", 50, 9, "stop", 0)
+                    for r in requests]
+
+    s = spec("merger", "text_llm", "/nonexistent")
+    run_merge("merger", s, shard_path, {"audio": tmp_path / "audio.jsonl", "frames": tmp_path / "visual.jsonl"},
+              tmp_path / "merged.jsonl", backend=RecordingBackend())
+    qas = {str(q["qa_id"]): q for q in read_jsonl(shard_path)}
+    prompt = load_prompt("merger")
+    assert seen and all(r.media is None and r.modalities == () for r in seen)
+    for req in seen:
+        qa = qas[req.request_id]
+        # exactly the rendering of question, choices and both traces: nothing else reaches the merger
+        assert req.prompt == render_merger_prompt(
+            prompt, question=qa["question"], choices=qa["choices"],
+            audio_reasoning=next(r for r in read_jsonl(tmp_path / "audio.jsonl") if str(r["sample_id"]) == req.request_id)["response"],
+            vision_reasoning=next(r for r in read_jsonl(tmp_path / "visual.jsonl") if str(r["sample_id"]) == req.request_id)["response"])
+    merged = list(read_jsonl(tmp_path / "merged.jsonl"))
+    assert {r["merge_status"] for r in merged} == {"ok"}
+    for row in merged:
+        assert row["merger_correct"] == (row["gold_letter"] == "B")
+        assert row["teachers"]["visual"]["correct"] is True
+        assert row["teachers_correct"] == 1 + row["teachers"]["audio"]["correct"]
+        assert row["difficulty"] == {2: "easy", 1: "medium"}[row["teachers_correct"]]
+        assert row["teachers"]["audio"]["ref"] == f"traces/audio#sample_id={row['sample_id']}&sample_index=0"
+
+
+def merged(sample_id, teachers_correct: int, merger_correct: bool, status: str = "ok") -> dict:
+    names = ["visual", "audio"]
+    return {"sample_id": sample_id, "split": "train", "video_name": f"v{sample_id}", "question": "q?",
+            "choices": ["a", "b", "c", "d"], "gold_letter": "A", "question_type": "Which", "question_relation": "Both",
+            "merged_output": f"<think>t{sample_id}</think><answer>{'A' if merger_correct else 'B'}</answer>",
+            "merge_status": status, "answer_letter": "A" if merger_correct else "B", "merger_correct": merger_correct,
+            "teachers": {n: {"correct": i < teachers_correct, "answer_letter": "A"} for i, n in enumerate(names)},
+            "teachers_correct": teachers_correct, "difficulty": {2: "easy", 1: "medium", 0: "hard"}[teachers_correct]}
+
+
+ROWS = ([merged(i, 2, True) for i in range(10)] + [merged(10, 2, False)] + [merged(i, 1, True) for i in range(11, 16)]
+        + [merged(i, 0, False) for i in range(16, 20)] + [merged(20, 2, True, "invalid_format")])
+
+
+@pytest.mark.parametrize(
+    "mode, match, drop, kept",
+    [
+        ("both_correct", False, True, 10),  # 11 with both right, one merged to a wrong answer
+        ("both_correct", False, False, 11),
+        ("merger_correct", False, True, 15),
+        ("unfiltered", False, False, 20),  # every format-compliant trace
+        ("unfiltered", False, True, 15),
+        ("unfiltered", True, True, 10),  # matched to the both_correct count
+    ],
+)
+def test_filter_modes_keep_what_they_promise(mode, match, drop, kept):
+    rows, counts = select(ROWS, mode, match, drop, seed=0)
+    assert counts["kept"] == len(rows) == kept
+    assert counts["format_ok"] == 20 and counts["merged"] == 21
+    assert all(r["merge_status"] == "ok" for r in rows)
+    if drop:
+        assert all(r["merger_correct"] for r in rows)
+
+
+def test_filter_writes_avrt20k_splits_counts_and_difficulty(tmp_path):
+    write_jsonl(tmp_path / "m.jsonl", ROWS)
+    out = {k: tmp_path / f"{k}.jsonl" for k in ("train", "val", "difficulty")}
+    counts = filter_traces([tmp_path / "m.jsonl"], "both_correct", False, True, 0.3, 7,
+                           out["train"], out["val"], tmp_path / "counts.tsv", out["difficulty"])
+    train, val = read_avrt20k(out["train"]), read_avrt20k(out["val"])
+    assert len(train) + len(val) == counts["kept"] == 10 and counts["train"] == len(train)
+    assert {r["id"] for r in val} == {i for i in range(10) if in_val(i, 0.3, 7)}
+    assert set(train[0]) >= {"question", "choices", "answer", "question_relation", "question_type", "av_reasoning"}
+    assert train[0]["av_reasoning"].startswith("<think>") and train[0]["answer"] == "A"
+    assert [r["difficulty"] for r in read_jsonl(out["difficulty"])].count("hard") == 4
+    table = dict(line.split("\t") for line in (tmp_path / "counts.tsv").read_text().splitlines()[1:])
+    assert table["mode"] == "both_correct" and table["teacher/audio/correct"] == "12"
+    assert table["teacher/visual/correct"] == "17" and table["difficulty/medium"] == "5"
+
+
+def test_avrt20k_export_round_trips_through_datasets(tmp_path):
+    from datasets import load_from_disk
+
+    from avrt.traces.export import export_hf
+
+    write_jsonl(tmp_path / "train.jsonl", [avrt20k_row(r) for r in ROWS[:6]])
+    write_jsonl(tmp_path / "val.jsonl", [avrt20k_row(r) for r in ROWS[6:8]])
+    export_hf(tmp_path / "train.jsonl", tmp_path / "val.jsonl", tmp_path / "hf")
+    dd = load_from_disk(str(tmp_path / "hf"))
+    assert dd["train"].num_rows == 6 and dd["val"].num_rows == 2
+    assert dd["train"][0]["choices"] == ["a", "b", "c", "d"] and dd["train"][0]["answer"] == "A"
+
+
+def test_released_avrt20k_missing_fields_named(tmp_path):
+    (tmp_path / "bad.json").write_text(json.dumps([{"question": "q", "choices": ["a"], "answer": "A"}]))
+    with pytest.raises(ValueError, match=r"row 0 lacks AVRT-20K fields \['question_relation', 'question_type', 'av_reasoning'\]"):
+        read_avrt20k(tmp_path / "bad.json")
+
+
+def test_trace_stats_count_tokens_and_distributions(zoo, tmp_path):
+    from avrt.traces.stats import dataset_stats
+
+    rows = [avrt20k_row(r) for r in ROWS[:10]]
+    write_jsonl(tmp_path / "train.jsonl", rows[:8])
+    write_jsonl(tmp_path / "val.jsonl", rows[8:])
+    write_jsonl(tmp_path / "manifest.jsonl", [{"video_name": r["video_name"], "duration": 10.0, "width": 1280,
+                                               "height": 720 if i % 4 else 360} for i, r in enumerate(rows)])
+    stats = dataset_stats(tmp_path / "train.jsonl", tmp_path / "val.jsonl", tmp_path / "manifest.jsonl",
+                          str(zoo / "text_llm"), tmp_path / "stats.json", tmp_path / "stats.png")
+    train = stats["splits"]["train"]
+    assert train["samples"] == 8 and train["format_compliance_percent"] == 100.0
+    assert train["think_tokens"]["mean"] > 0 and train["answer_tokens"]["mean"] == 1.0
+    assert train["primary_resolution"] == {"size": "1280x720", "percent": 75.0}
+    assert train["answer_letter"] == {"A": {"count": 8, "percent": 100.0}}
+    assert (tmp_path / "stats.png").stat().st_size > 1000
