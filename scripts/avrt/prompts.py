@@ -137,3 +137,10 @@ def _fill(prompt: Prompt, fields: frozenset[str], values: Mapping[str, str]) -> 
             f"{sorted(prompt.placeholders)}; this kind of prompt needs exactly {sorted(fields)}"
         )
     return _PLACEHOLDER.sub(lambda m: values[m.group(1)], prompt.text)
+
+
+def render_student_prompt(prompt: Prompt, *, question: str, choices: Sequence[str]) -> str:
+    """The student's user text (SFT, GRPO, evaluation); open-ended items have no options."""
+    if choices:
+        return _fill(prompt, QUESTION_FIELDS, _question_fields(question, choices))
+    return _fill(prompt, frozenset({"question"}), {"question": question.strip()})

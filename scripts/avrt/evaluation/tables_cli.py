@@ -1,0 +1,72 @@
+"""Result tables of an evaluation run: per benchmark, the paper's Table 3 layout, and Table 4.
+
+    avrt eval-tables --results base:omnibench:both=result.json ... --base base --out-dir tables/
+
+Writes `per_benchmark.csv` (every model x benchmark x mask with its accuracies and error
+rates), `table3.{md,csv,tex,png}` (unmasked runs, deltas against --base) and, when masked runs
+exist, `table4.md` (accuracy per modality mask, the paper's modality-removal experiment).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import defaultdict
+from pathlib import Path
+
+from avrt.evaluation.scoring import BenchmarkResult
+from avrt.evaluation.tables import build_table3, scores_from_results, write_table3
+from avrt.io import atomic_path
+
+METRICS = ("n", "accuracy", "official_accuracy", "ife_rate", "logic_error_rate", "missing_media_rate",
+           "no_prediction_rate")
+
+
+def parse_results(items: list[str]) -> list[tuple[str, str, str, Path]]:
+    out = []
+    for item in items:
+        key, sep, path = item.partition("=")
+        parts = key.split(":")
+        if not sep or len(parts) != 3:
+            raise SystemExit(f"--results expects MODEL:BENCHMARK:MASK=PATH, got {item!r}")
+        out.append((*parts, Path(path)))
+    return out
+
+
+def write_tables(results: list[tuple[str, str, str, Path]], base: str | None, out_dir: str | Path) -> dict:
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loaded = [(m, b, mask, BenchmarkResult.from_dict(json.loads(p.read_text()))) for m, b, mask, p in results]
+    with atomic_path(out_dir / "per_benchmark.csv") as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["model", "benchmark", "mask", "official_rule", *METRICS])
+        for model, bench, mask, result in loaded:
+            m = result.metrics
+            writer.writerow([model, bench, mask, result.official_rule, *(m[k] for k in METRICS)])
+    unmasked: dict[str, list[BenchmarkResult]] = defaultdict(list)
+    for model, _, mask, result in loaded:
+        if mask == "both":
+            unmasked[model].append(result)
+    scores = scores_from_results(unmasked)
+    base_of = {m: base for m in scores if base and m != base and base in scores}
+    paths = write_table3(build_table3(scores, base_of), out_dir)
+    masked = [(m, b, mask, r) for m, b, mask, r in loaded if any(x[1] == b and x[2] != "both" for x in loaded)]
+    table4 = out_dir / "table4.md"
+    lines = ["| model | benchmark | both | video only (silent audio) | audio only (blank frames) |", "|---|---|---|---|---|"]
+    by_key = {(m, b, mask): r.accuracy() for m, b, mask, r in masked}
+    for model, bench in sorted({(m, b) for m, b, _, _ in masked}):
+        cells = [by_key.get((model, bench, k)) for k in ("both", "video_only", "audio_only")]
+        lines.append(f"| {model} | {bench} | " + " | ".join("–" if c is None else f"{100 * c:.1f}" for c in cells) + " |")
+    table4.write_text("\n".join(lines) + "\n")
+    return {**{k: str(v) for k, v in paths.items()}, "table4": str(table4), "per_benchmark": str(out_dir / "per_benchmark.csv")}
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--results", nargs="+", required=True, metavar="MODEL:BENCHMARK:MASK=PATH")
+    parser.add_argument("--base", default=None, help="model the deltas are taken against")
+    parser.add_argument("--out-dir", required=True)
+
+
+def run(args) -> int:
+    write_tables(parse_results(args.results), args.base, args.out_dir)
+    return 0

@@ -1,0 +1,99 @@
+# Evaluation: benchmark files -> records -> predictions per model (and modality mask) -> scores -> tables.
+
+
+if EVAL["synthetic"]:
+
+    rule synthesize_benchmarks:
+        output:
+            [b["annotations"] for name, b in eval_benchmarks().items() if name != "avqa_val"],
+        params:
+            n_items=EVAL["synthetic"]["items"],
+            seed=EVAL["synthetic"]["seed"],
+            out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
+        log:
+            f"{LOGS}/synthesize_benchmarks.log",
+        conda:
+            "../../envs/data.yaml"
+        shell:
+            "avrt eval-synth --out {params.out} --items {params.n_items} --seed {params.seed} > {log} 2>&1"
+
+
+rule eval_records:
+    input:
+        lambda w: eval_benchmarks()[w.benchmark]["annotations"],
+    output:
+        records=f"{RUN}/eval/records/{{benchmark}}.jsonl",
+        report=f"{RUN}/eval/records/{{benchmark}}.load_report.json",
+    params:
+        media_dir=lambda w: eval_benchmarks()[w.benchmark]["media_dir"],
+    log:
+        f"{LOGS}/eval_records/{{benchmark}}.log",
+    conda:
+        "../../envs/evaluation.yaml"
+    shell:
+        "avrt eval-records --benchmark {wildcards.benchmark} --annotations {input} --media-dir {params.media_dir}"
+        " --output {output.records} --report {output.report} > {log} 2>&1"
+
+
+rule evaluate:
+    input:
+        records=f"{RUN}/eval/records/{{benchmark}}.jsonl",
+        model=lambda w: eval_model_input(w.tag),
+    output:
+        f"{RUN}/eval/{{tag}}/{{benchmark}}/{{mask}}.predictions.jsonl",
+    wildcard_constraints:
+        mask="both|audio_only|video_only",
+    params:
+        model=lambda w: model_params(EVAL["models"][w.tag]["model"]),
+        checkpoint=lambda w: (
+            f"--checkpoint {stage_checkpoint(EVAL['models'][w.tag]['stage'])}" if EVAL["models"][w.tag]["stage"] else ""
+        ),
+        prompt=lambda w: EVAL["models"][w.tag]["prompt"],
+        media=shell_json(config["media"]),
+        chunk=EVAL["chunk_size"],
+    log:
+        f"{LOGS}/evaluate/{{tag}}/{{benchmark}}/{{mask}}.log",
+    conda:
+        "../../envs/inference.yaml"
+    shell:
+        "avrt evaluate --records {input.records} --model {params.model[spec]} --model-name {params.model[name]}"
+        " {params.checkpoint} --prompt {params.prompt} --media-params {params.media} --mask {wildcards.mask}"
+        " --chunk-size {params.chunk} --out {output} > {log} 2>&1"
+
+
+rule score_benchmark:
+    input:
+        records=f"{RUN}/eval/records/{{benchmark}}.jsonl",
+        predictions=f"{RUN}/eval/{{tag}}/{{benchmark}}/{{mask}}.predictions.jsonl",
+    output:
+        f"{RUN}/eval/{{tag}}/{{benchmark}}/{{mask}}.result.json",
+    log:
+        f"{LOGS}/score_benchmark/{{tag}}/{{benchmark}}/{{mask}}.log",
+    conda:
+        "../../envs/evaluation.yaml"
+    shell:
+        "avrt eval-score --records {input.records} --predictions {input.predictions} --output {output} > {log} 2>&1"
+
+
+rule results_tables:
+    input:
+        [f"{RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()],
+    output:
+        table3=report(f"{RUN}/tables/table3.md", caption="../report/table3.rst", category="Results"),
+        csv=f"{RUN}/tables/table3.csv",
+        tex=f"{RUN}/tables/table3.tex",
+        png=report(f"{RUN}/tables/table3.png", caption="../report/table3.rst", category="Results"),
+        table4=report(f"{RUN}/tables/table4.md", caption="../report/table4.rst", category="Results"),
+        per_benchmark=report(f"{RUN}/tables/per_benchmark.csv", caption="../report/per_benchmark.rst", category="Results"),
+    params:
+        results=" ".join(
+            f"{tag}:{bench}:{mask}={RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()
+        ),
+        base=f"--base {EVAL['base_model']}" if EVAL["base_model"] else "",
+        out=lambda w, output: os.path.dirname(output.table3),
+    log:
+        f"{LOGS}/results_tables.log",
+    conda:
+        "../../envs/evaluation.yaml"
+    shell:
+        "avrt eval-tables --results {params.results} {params.base} --out-dir {params.out} > {log} 2>&1"
