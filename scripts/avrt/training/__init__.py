@@ -1,0 +1,1 @@
+"""GRPO and SFT training of the audio-visual student: rewards, objective and trainers."""
