@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import re
 
-# EchoInk's strict pattern: no second <think> or <answer> anywhere, nothing outside the blocks.
+# EchoInk's strict pattern, extended to closing tags: no second <think>, </think>, <answer> or
+# </answer> anywhere (an orphan </answer> is the paper's GRPO failure case), nothing outside the blocks.
 STRICT_FORMAT = re.compile(
-    r"^\s*(?!.*<think>.*<think>)(?!.*<answer>.*<answer>)"
+    r"^\s*(?!.*<think>.*<think>)(?!.*<answer>.*<answer>)(?!.*</think>.*</think>)(?!.*</answer>.*</answer>)"
     r"<think>(?P<think>.*?)</think>\s*<answer>(?P<answer>.*?)</answer>\s*$",
     re.DOTALL,
 )
