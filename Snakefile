@@ -11,6 +11,8 @@ report: "workflow/report/workflow.rst"
 
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
+include: "workflow/rules/traces.smk"
+include: "workflow/rules/evaluate.smk"
 
 
 rule all:

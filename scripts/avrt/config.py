@@ -129,6 +129,8 @@ def _check_references(config: dict) -> None:
     refs = [(f"teachers[{i}].model", t["model"]) for i, t in enumerate(config.get("teachers", []))]
     if config.get("teachers"):
         refs.append(("merger.model", config["merger"]["model"]))
+    refs += [(f"evaluation.models.{tag}.model", m["model"])
+             for tag, m in config.get("evaluation", {}).get("models", {}).items()]
     names = [t["name"] for t in config.get("teachers", [])]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

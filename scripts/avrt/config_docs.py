@@ -80,7 +80,7 @@ def key_rows(root: dict) -> dict[str, list[str]]:
             typ = sub.get("type") or ("object or null" if "anyOf" in sub else "")
             typ = " or ".join(typ) if isinstance(typ, list) else typ
             if "enum" in sub:
-                typ += ": " + ", ".join(sub["enum"])
+                typ += ": " + ", ".join("null" if e is None else str(e) for e in sub["enum"])
             default = f"`{json.dumps(sub['default'])}`" if "default" in sub else (
                 "required" if key in node.get("required", []) else "")
             desc = " ".join((sub.get("description") or "").split()).replace("|", "\\|")

@@ -49,4 +49,92 @@ def shell_json(obj):
 
 
 def final_outputs():
-    return [f"{RUN}/data/data_summary.json"]
+    outputs = [f"{RUN}/data/data_summary.json"]
+    if config["teachers"]:
+        outputs += [f"{RUN}/avrt20k/stats.json", f"{RUN}/avrt20k/hf"]
+    if EVAL["models"] and eval_benchmarks():
+        outputs.append(f"{RUN}/tables/table3.md")
+    return outputs
+
+
+# ---- models ---------------------------------------------------------------------------------
+TINY_MODELS = f"{RUN}/models"  # checkpoints here are built offline by `build_tiny_models`
+
+
+def is_tiny(checkpoint):
+    return os.path.dirname(os.path.normpath(checkpoint)) == TINY_MODELS
+
+
+def tiny_families():
+    """Families whose checkpoint the config expects from the tiny model zoo (demo, tests)."""
+    return sorted({os.path.basename(m["checkpoint"]) for m in config["models"].values() if is_tiny(m["checkpoint"])})
+
+
+def model_input(name):
+    """A model's checkpoint as a rule input when this workflow builds it, else nothing."""
+    ckpt = config["models"][name]["checkpoint"]
+    return [ckpt] if is_tiny(ckpt) else []
+
+
+def model_params(name):
+    return {"name": name, "spec": shell_json(config["models"][name])}
+
+
+# ---- teachers and merger --------------------------------------------------------------------
+TEACHERS = {t["name"]: t for t in config["teachers"]}
+
+
+def merge_teachers():
+    """modality -> teacher name, for the AVRT merger prompt (one audio and one frames teacher)."""
+    by_modality = {}
+    for t in config["teachers"]:
+        if t["modality"] in ("audio", "frames"):
+            if t["modality"] in by_modality:
+                raise WorkflowError(
+                    f"config key 'teachers': the merger takes one '{t['modality']}' teacher, "
+                    f"got {by_modality[t['modality']]!r} and {t['name']!r}"
+                )
+            by_modality[t["modality"]] = t["name"]
+    if set(by_modality) != {"audio", "frames"}:
+        raise WorkflowError(
+            "config key 'teachers': the merger needs one teacher with modality 'audio' and one with "
+            f"modality 'frames', got {sorted(by_modality) or 'none'}"
+        )
+    return by_modality
+
+
+# ---- evaluation -----------------------------------------------------------------------------
+EVAL = config["evaluation"]
+SYNTH_BENCH = f"{RUN}/synthetic_benchmarks"
+
+
+def eval_benchmarks():
+    """Benchmark name -> {annotations, media_dir}: the config's, or the synthetic set (demo)."""
+    if not EVAL["synthetic"]:
+        return EVAL["benchmarks"]
+    from avrt.evaluation.synthetic import FILES, MEDIA_DIRS
+
+    out = {b: {"annotations": f"{SYNTH_BENCH}/{FILES[b]}", "media_dir": f"{SYNTH_BENCH}/{MEDIA_DIRS[b]}"} for b in FILES}
+    if config["data"]["synthetic"] and "val" in config["data"]["synthetic"]["clips"]:
+        out["avqa_val"] = {"annotations": f"{RUN}/synthetic/annotations/val_qa.json", "media_dir": f"{RUN}/synthetic/videos"}
+    return out
+
+
+def eval_runs():
+    """(tag, benchmark, mask) of every evaluation job."""
+    runs = []
+    for tag in EVAL["models"]:
+        for bench in eval_benchmarks():
+            runs.append((tag, bench, "both"))
+            if bench in EVAL["mask_benchmarks"]:
+                runs += [(tag, bench, mask) for mask in EVAL["masks"]]
+    return runs
+
+
+def stage_checkpoint(stage):
+    return f"{RUN}/checkpoints/{stage}/final"
+
+
+def eval_model_input(tag):
+    entry = EVAL["models"][tag]
+    return [stage_checkpoint(entry["stage"])] if entry["stage"] else model_input(entry["model"])
