@@ -1,0 +1,121 @@
+"""Evaluation wiring: requests built from benchmark records, resumable predictions, tables."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from avrt.data.media import MediaParams
+from avrt.evaluation.inference import run_inference
+from avrt.evaluation.records import write_records
+from avrt.evaluation.registry import load_benchmark
+from avrt.evaluation.scoring import score
+from avrt.evaluation.synthetic import generate
+from avrt.evaluation.tables_cli import write_tables
+from avrt.io import read_jsonl, write_json
+from avrt.models.backends import Completion
+from avrt.models.spec import ModelSpec
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory):
+    out = tmp_path_factory.mktemp("bench")
+    return out, generate(out, items=2, seconds=3.0, width=64, height=48, fps=4)
+
+
+class RecordingBackend:
+    """Fake backend: records the requests and answers B in the strict format."""
+
+    def __init__(self):
+        self.requests = []
+
+    def generate(self, requests):
+        self.requests.extend(requests)
+        return [Completion(r.request_id, 0, "<think>t</think><answer>B</answer>", 10, 5, "stop", 0) for r in requests]
+
+
+def omni_spec():
+    return ModelSpec.from_config("student", {"family": "qwen2_5_omni", "checkpoint": "/nonexistent",
+                                             "sampling": {"temperature": 0.7, "n": 3}})
+
+
+@pytest.mark.parametrize(
+    "name, modalities",
+    [("omnibench", ("frames", "audio")), ("videomme", ("frames", "audio")), ("mmau_test_mini", ("audio",))],
+)
+def test_requests_carry_the_benchmarks_media_fake_backend(bench, tmp_path, name, modalities):
+    out, files = bench
+    records, _ = load_benchmark(name, files[name]["annotations"], files[name]["media_dir"])
+    write_records(tmp_path / "records.jsonl", records)
+    backend = RecordingBackend()
+    run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
+                  tmp_path / "pred.jsonl", backend=backend)
+    assert [r.request_id for r in backend.requests] == [r.id for r in records]
+    for req, rec in zip(backend.requests, records):
+        assert req.modalities == modalities and req.mask == ()
+        assert req.prompt.startswith(rec.question) and "(A) " in req.prompt and "<think>" in req.prompt
+        assert req.media.audio.shape == (160000,)
+        assert req.media.frames.shape[0] == {"omnibench": 1, "videomme": 8, "mmau_test_mini": 0}[name]
+    rows = list(read_jsonl(tmp_path / "pred.jsonl"))
+    assert [r["id"] for r in rows] == [r.id for r in records] and rows[0]["prompt_id"] == "student_reasoning"
+
+
+def test_masks_blank_the_named_modality_and_decoding_is_greedy_fake_backend(bench, tmp_path):
+    out, files = bench
+    records, _ = load_benchmark("omnibench", files["omnibench"]["annotations"], files["omnibench"]["media_dir"])
+    write_records(tmp_path / "records.jsonl", records)
+    seen = {}
+    for mask in ("audio_only", "video_only"):
+        backend = RecordingBackend()
+        run_inference(tmp_path / "records.jsonl", omni_spec(), "direct", MediaParams(frame_max_side=32), mask,
+                      tmp_path / f"{mask}.jsonl", backend=backend)
+        seen[mask] = backend.requests
+    assert {r.mask for r in seen["audio_only"]} == {("frames",)}
+    assert {r.mask for r in seen["video_only"]} == {("audio",)}
+    assert "<think>" not in seen["audio_only"][0].prompt  # the direct prompt asks for the answer only
+    fp = [json.loads(line)["fingerprint"] for line in (tmp_path / "audio_only.jsonl").read_text().splitlines()]
+    assert len(set(fp)) == 1
+
+
+def test_missing_media_items_are_not_asked_but_stay_in_the_denominator_fake_backend(bench, tmp_path):
+    out, files = bench
+    records, report = load_benchmark("mmar", files["mmar"]["annotations"], files["mmar"]["media_dir"])
+    gone = next(out.glob("mmar/audio/*.wav"))
+    gone.rename(tmp_path / "moved.wav")
+    try:
+        records, report = load_benchmark("mmar", files["mmar"]["annotations"], files["mmar"]["media_dir"])
+    finally:
+        (tmp_path / "moved.wav").rename(gone)
+    write_records(tmp_path / "records.jsonl", records)
+    backend = RecordingBackend()
+    run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(), "both",
+                  tmp_path / "pred.jsonl", backend=backend)
+    assert len(backend.requests) == len(records) - 1
+    preds = {r["id"]: r["output"] for r in read_jsonl(tmp_path / "pred.jsonl")}
+    result = score(records, preds)
+    assert result.metrics["n"] == len(records) and result.metrics["missing_media_rate"] == pytest.approx(1 / len(records))
+
+
+def test_tables_show_deltas_and_masks(bench, tmp_path):
+    out, files = bench
+    results = []
+    for model, answer in (("base", "A"), ("trained", "B")):
+        for name in ("dailyomni", "omnibench", "videomme", "riva_standup", "riva_academic", "mmar", "mmau_test_mini"):
+            records, _ = load_benchmark(name, files[name]["annotations"], files[name]["media_dir"])
+            masks = ("both", "audio_only") if name == "omnibench" else ("both",)
+            for mask in masks:
+                preds = {r.id: f"<think>t</think><answer>{answer if mask == 'both' else 'Z'}</answer>" for r in records}
+                path = tmp_path / f"{model}_{name}_{mask}.json"
+                write_json(path, score(records, preds).to_dict())
+                results.append((model, name, mask, path))
+    paths = write_tables(results, "base", tmp_path / "tables")
+    table3 = (tmp_path / "tables" / "table3.md").read_text()
+    assert "| trained |" in table3 and "AV Avg." in table3 and "(" in table3.split("| trained |")[1]
+    table4 = (tmp_path / "tables" / "table4.md").read_text()
+    assert "| base | omnibench |" in table4 and "| 0.0 |" in table4
+    rows = (tmp_path / "tables" / "per_benchmark.csv").read_text().splitlines()
+    assert len(rows) == 1 + len(results)
+    assert all(p for p in paths.values())
+    assert np.isclose(float(rows[1].split(",")[5]) if rows[1].split(",")[5] else 0.0, float(rows[1].split(",")[5] or 0.0))
