@@ -1,0 +1,189 @@
+"""Tests against a real single-node Slurm started for the session (tests/slurm_cluster.py).
+
+The cluster's `gpu` gres is backed by device files that are not GPUs: tests that rely on it say
+`fake_gres` in their name. Skipped, with the reason, where the cluster cannot run (not root).
+"""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import copy_workflow
+from slurm_cluster import REPO_ROOT, SlurmCluster, SlurmUnavailable, ensure_slurm_available, running_cluster
+
+pytestmark = [pytest.mark.slurm, pytest.mark.integration]
+
+CI_PROFILE = REPO_ROOT / "profiles" / "slurm-ci"
+SMOKE_RULES = REPO_ROOT / "workflow" / "rules" / "smoke.smk"
+SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
+WORKFLOW_TIMEOUT_S = 1200
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster() -> SlurmCluster:
+    try:
+        ensure_slurm_available()
+    except SlurmUnavailable as exc:
+        pytest.skip(f"no test Slurm cluster: {exc}")
+    with running_cluster() as cluster:
+        yield cluster
+
+
+def run_snakemake(workdir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run Snakemake from this interpreter's environment; rules find its `python` first on PATH."""
+    env = {**env, "PATH": f"{Path(sys.executable).parent}:{env['PATH']}"}
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args],
+        cwd=workdir,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=WORKFLOW_TIMEOUT_S,
+    )
+
+
+def submitted_jobs(result: subprocess.CompletedProcess) -> dict[str, Path]:
+    """Slurm job id -> Slurm log file, for every job the executor plugin submitted with sbatch."""
+    return {job_id: Path(log) for job_id, log in SUBMITTED.findall(result.stderr)}
+
+
+def output_files(workdir: Path) -> dict[str, bytes]:
+    """Every file under results/ but the rules' logs (timestamps, progress bars), by relative path.
+
+    Resume journals (`progress.jsonl`) are appended in completion order, which depends on the
+    number of workers: they are compared as sorted rows.
+    """
+    files = {}
+    for path in sorted((workdir / "results").rglob("*")):
+        relative = path.relative_to(workdir)
+        if path.is_file() and "logs" not in relative.parts:
+            content = path.read_bytes()
+            if path.name == "progress.jsonl":
+                content = b"".join(sorted(content.splitlines(keepends=True)))
+            files[str(relative)] = content
+    return files
+
+
+# --- the cluster itself -------------------------------------------------------------------
+
+
+def test_cluster_node_is_idle_with_four_fake_gres_gpus(slurm_cluster):
+    assert slurm_cluster.node_state() == "idle"
+    node = slurm_cluster.run("scontrol", "show", "node", slurm_cluster.node_name).stdout
+    assert "Gres=gpu:h100:4" in node
+
+
+def test_sbatch_wrap_job_runs_on_the_node(slurm_cluster, tmp_path):
+    out = tmp_path / "job.out"
+    job_id = slurm_cluster.sbatch("--output", str(out), "--wrap", "echo job=$SLURM_JOB_ID host=$(hostname)")
+    assert slurm_cluster.wait_for_job(job_id) == "COMPLETED"
+    assert out.read_text().split() == [f"job={job_id}", f"host={slurm_cluster.node_name}"]
+
+
+def test_fake_gres_job_is_given_two_of_four_gpus(slurm_cluster, tmp_path):
+    out = tmp_path / "job.out"
+    job_id = slurm_cluster.sbatch(
+        "--gres=gpu:h100:2", "--output", str(out), "--wrap", "echo $SLURM_GPUS_ON_NODE $CUDA_VISIBLE_DEVICES"
+    )
+    assert slurm_cluster.wait_for_job(job_id) == "COMPLETED"
+    gpus_on_node, visible = out.read_text().split()
+    assert gpus_on_node == "2"
+    assert len(visible.split(",")) == 2
+
+
+def test_fake_gres_request_beyond_the_node_is_refused(slurm_cluster):
+    refused = slurm_cluster.run("sbatch", "--gres=gpu:h100:5", "--wrap", "true", check=False)
+    assert refused.returncode != 0
+    assert "Requested node configuration is not available" in refused.stderr
+
+
+# --- a workflow through the executor plugin -------------------------------------------------
+
+# Targets of the demo (config/demo.yaml: synthetic AVQA, 2 shards) run on Slurm, as users run
+# it, and locally as `snakemake --cores 2`; add later stages here as they land.
+DEMO_TARGETS = {"data_stage": ("--until", "data_summary")}
+
+
+@pytest.mark.parametrize("target_args", DEMO_TARGETS.values(), ids=DEMO_TARGETS.keys())
+def test_demo_on_slurm_matches_local_run(slurm_cluster, tmp_path, target_args):
+    slurm_dir, local_dir = tmp_path / "slurm", tmp_path / "local"
+    for workdir in (slurm_dir, local_dir):
+        workdir.mkdir()
+        copy_workflow(workdir)
+
+    on_slurm = run_snakemake(slurm_dir, "--profile", str(CI_PROFILE), *target_args, env=slurm_cluster.env)
+    assert on_slurm.returncode == 0, on_slurm.stderr[-5000:]
+    jobs = submitted_jobs(on_slurm)
+    local_rules = on_slurm.stderr.count("\nlocalrule ")
+    total = int(re.search(r"^total\s+(\d+)$", on_slurm.stderr, re.M).group(1))
+    assert len(jobs) == total - local_rules > 0, on_slurm.stderr[-5000:]
+    for job_id, slurm_log in jobs.items():
+        assert slurm_cluster.job_state(job_id) == "COMPLETED"
+        assert "slurm_logs" in slurm_log.parts and "Finished jobid" in slurm_log.read_text()
+
+    local = run_snakemake(local_dir, "--cores", "2", *target_args, env=slurm_cluster.env)
+    assert local.returncode == 0, local.stderr[-5000:]
+    assert "SLURM jobid" not in local.stderr
+    slurm_outputs, local_outputs = output_files(slurm_dir), output_files(local_dir)
+    assert slurm_outputs.keys() == local_outputs.keys()
+    differing = [path for path in slurm_outputs if slurm_outputs[path] != local_outputs[path]]
+    assert not differing
+
+
+# --- the GPU smoke rule --------------------------------------------------------------------
+
+# Stands in for torch on a machine without GPUs: counts the devices Slurm made visible to the
+# job step, as CUDA would.
+FAKE_TORCH = """\
+import os
+
+
+class cuda:
+    @staticmethod
+    def device_count():
+        return len([d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d])
+"""
+
+
+def smoke_workdir(tmp_path: Path) -> Path:
+    workdir = tmp_path / "smoke"
+    workdir.mkdir()
+    (workdir / "Snakefile").write_text(f'include: "{SMOKE_RULES}"\n')
+    return workdir
+
+
+def test_gpu_smoke_on_fake_gres_fails_clearly_when_torch_sees_no_gpu(slurm_cluster, tmp_path):
+    workdir = smoke_workdir(tmp_path)
+    target = "results/gpu_smoke/2gpu.txt"
+    result = run_snakemake(workdir, "--profile", str(CI_PROFILE), target, env=slurm_cluster.env)
+
+    assert result.returncode != 0
+    assert len(submitted_jobs(result)) == 1
+    log = (workdir / "results/gpu_smoke/logs/2gpu.log").read_text()
+    message = re.search(r"gpu_smoke: the job asked for 2 GPU\(s\) but torch sees 0 \((.*)\)", log)
+    assert message, log
+    # Slurm did grant two (fake) GPUs: the shortfall is torch's, and the message says so.
+    assert "SLURM_GPUS_ON_NODE=2," in message.group(1)
+    assert re.search(r"CUDA_VISIBLE_DEVICES=\d+,\d+\)", message.group(0))
+    assert not (workdir / target).exists()
+
+
+def test_gpu_smoke_on_fake_gres_passes_with_fake_torch(slurm_cluster, tmp_path):
+    workdir = smoke_workdir(tmp_path)
+    fake_torch = tmp_path / "fake_torch"
+    (fake_torch / "torch").mkdir(parents=True)
+    (fake_torch / "torch" / "__init__.py").write_text(FAKE_TORCH)
+    env = {**slurm_cluster.env, "PYTHONPATH": str(fake_torch)}
+
+    result = run_snakemake(workdir, "--profile", str(CI_PROFILE), "results/gpu_smoke/2gpu.txt", env=env)
+
+    assert result.returncode == 0, result.stderr[-5000:]
+    (job_id,) = submitted_jobs(result)
+    lines = (workdir / "results/gpu_smoke/2gpu.txt").read_text().splitlines()
+    report = dict(line.split("=", 1) for line in lines if "=" in line)
+    assert report["requested_gpus"] == "2"
+    assert report["SLURM_JOB_ID"] == job_id
+    assert report["SLURM_GPUS_ON_NODE"] == "2"
+    assert report["torch_cuda_device_count"] == "2"
