@@ -24,32 +24,46 @@ def test_lint_is_clean(workflow_dir):
 
 def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):
     """57,335 QA in 64 shards: the DAG is O(shards), built without reading any clip."""
-    ann = tmp_path / "ann"
-    ann.mkdir()
-    rows = [{"id": i, "video_name": f"v{i % 45867:06d}", "video_id": i % 45867, "question_text": "q",
-             "multi_choice": ["a", "b", "c", "d"], "answer": 0} for i in range(57335)]
-    (ann / "train.json").write_text(json.dumps(rows[:40127]))
-    (ann / "val.json").write_text(json.dumps(rows[40127:]))
-    overlay = tmp_path / "overlay.yaml"
-    overlay.write_text(f"data:\n  avqa:\n    annotations: {{train: {ann}/train.json, val: {ann}/val.json}}\n")
+    from avrt.config import load_yaml
+    from avrt.data.synthetic import write_dry_run_stubs
+
+    overlay = write_dry_run_stubs(tmp_path, load_yaml(workflow_dir / "config/config.yaml"))
     proc = run_snakemake(workflow_dir, "-n", "--configfile", "config/config.yaml", str(overlay))
     counts = job_counts(proc.stdout)
-    assert counts["prepare_media"] == 64
-    assert counts["ingest_avqa"] == counts["shard_manifest"] == counts["data_summary"] == 1
-    assert "synthesize_avqa" not in counts
-    assert counts["total"] <= 2 * 64 + 10
+    assert counts["prepare_media"] == 64 and counts["teacher"] == 2 * 64 and counts["merge_traces"] == 64
+    assert counts["ingest_avqa"] == counts["shard_manifest"] == counts["filter_traces"] == 1
+    assert counts["eval_records"] == 8 and counts["evaluate"] == 8 + 2  # OmniBench also masked twice
+    assert "synthesize_avqa" not in counts and "build_tiny_models" not in counts
+    assert counts["total"] <= 4 * 64 + 50
 
 
-def test_demo_data_stage_runs_and_reruns_nothing(workflow_dir):
+def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     run_snakemake(workflow_dir, "--cores", "2", "--profile", "profiles/local")
-    summary = json.loads((workflow_dir / "results/demo/data/data_summary.json").read_text())
+    run = workflow_dir / "results/demo"
+    summary = json.loads((run / "data/data_summary.json").read_text())
     assert summary["media"]["failed"] == 0 and summary["media"]["audio_padded_clips"] == 1
     assert summary["dropped_qa"] == {"clip_check/clip_corrupt": 2, "clip_check/clip_missing": 2,
                                      "clip_check/no_audio_track": 2}
     assert summary["usable_qa"] == {"train": 26, "val": 16}
+    # every usable train QA has one row per teacher and one merged row
+    for teacher in ("visual", "audio"):
+        rows = [json.loads(x) for p in sorted((run / "traces" / teacher).glob("*.jsonl")) for x in p.read_text().splitlines()]
+        assert len(rows) == 26 and {r["teacher"] for r in rows} == {teacher}
+    merged = [x for p in sorted((run / "merged").glob("*.jsonl")) for x in p.read_text().splitlines()]
+    assert len(merged) == 26
+    counts = dict(line.split("\t") for line in (run / "avrt20k/filter_counts.tsv").read_text().splitlines()[1:])
+    assert counts["merged"] == "26" and counts["mode"] == "both_correct"
+    table3 = (run / "tables/table3.md").read_text()
+    assert table3.startswith("| Model | AVQA | DailyOmni | OmniBench |") and "| base |" in table3
+    assert "| base | omnibench |" in (run / "tables/table4.md").read_text()
+
     again = run_snakemake(workflow_dir, "--cores", "2", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr
-    # --forcerun a shard-level rule: only media and what depends on it run again
-    forced = run_snakemake(workflow_dir, "--cores", "2", "-n", "--forcerun", "prepare_media")
-    counts = job_counts(forced.stdout)
-    assert counts["prepare_media"] == 2 and "ingest_avqa" not in counts and "synthesize_avqa" not in counts
+    # --forcerun a shard-level rule: it and what depends on it, nothing upstream
+    forced = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--forcerun", "prepare_media").stdout)
+    assert forced["prepare_media"] == 2 and forced["teacher"] == 4 and forced["merge_traces"] == 2
+    assert not {"ingest_avqa", "synthesize_avqa", "build_tiny_models", "evaluate"} & set(forced)
+    # --until stops after a stage
+    until = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--forcerun", "shard_manifest",
+                                     "--until", "prepare_media").stdout)
+    assert set(until) == {"shard_manifest", "prepare_media", "total"}
