@@ -54,7 +54,7 @@ def final_outputs():
         outputs += [f"{RUN}/avrt20k/stats.json", f"{RUN}/avrt20k/hf"]
     if EVAL["models"] and eval_benchmarks():
         outputs.append(f"{RUN}/tables/table3.md")
-    return outputs
+    return outputs + [f"{RUN}/provenance/run_manifest.json"]
 
 
 # ---- models ---------------------------------------------------------------------------------
@@ -138,3 +138,18 @@ def stage_checkpoint(stage):
 def eval_model_input(tag):
     entry = EVAL["models"][tag]
     return [stage_checkpoint(entry["stage"])] if entry["stage"] else model_input(entry["model"])
+
+
+# ---- provenance -----------------------------------------------------------------------------
+def provenance_artifacts():
+    """The key artifacts of the run, checksummed into the manifest (not every media file)."""
+    paths = [f"{RUN}/data/manifest.jsonl", f"{RUN}/data/attrition_all.tsv"]
+    paths += [f"{RUN}/data/shards/{s}.jsonl" for s in SHARDS] + [f"{RUN}/media/{s}.jsonl" for s in SHARDS]
+    if config["teachers"]:
+        paths += [f"{RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
+        paths += [f"{RUN}/merged/{s}.jsonl" for s in SHARDS]
+        paths += [f"{RUN}/avrt20k/train.jsonl", f"{RUN}/avrt20k/val.jsonl"]
+    if EVAL["models"] and eval_benchmarks():
+        paths += [f"{RUN}/eval/{t}/{b}/{m}.result.json" for t, b, m in eval_runs()]
+        paths += [f"{RUN}/tables/table3.csv", f"{RUN}/tables/per_benchmark.csv"]
+    return paths
