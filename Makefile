@@ -7,7 +7,7 @@ CORES  ?= 2
 # Rules call the `avrt` CLI of this venv.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo test test-fast lint dryrun-full report bench clean-demo
+.PHONY: setup demo demo-sightsound test test-fast lint dryrun-full report bench clean-demo
 
 setup: $(VENV)/.installed
 
@@ -20,6 +20,11 @@ $(VENV)/.installed: pyproject.toml requirements.lock
 
 demo: setup
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES)
+
+# The SightSound-R1 recipe on the demo (tiny models in place of the real checkpoints).
+demo-sightsound: setup
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config/demo.yaml \
+		config/recipes/sightsound-r1.yaml config/recipes/sightsound-r1-demo.yaml
 
 test: setup
 	$(BIN)/pytest tests

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "teacher": ("avrt.traces.teacher", "run one teacher over one shard (reasoning traces)"),
     "merge": ("avrt.traces.merge", "merge the teachers' traces of one shard with a text-only LLM"),
     "filter-traces": ("avrt.traces.filter", "select merged traces (filter mode) into AVRT-20K train/val"),
+    "sightsound": ("avrt.traces.sightsound", "SightSound-R1: self-consistency, audio-grounded fact verification, SFT export"),
     "export-avrt20k": ("avrt.traces.export", "write AVRT-20K as a Hugging Face datasets DatasetDict"),
     "trace-stats": ("avrt.traces.stats", "AVRT-20K statistics (paper Table 2, Figure 0.B.4) as JSON and PNG"),
     "eval-synth": ("avrt.evaluation.synthetic", "write small synthetic benchmark files in each official schema"),

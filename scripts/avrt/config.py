@@ -127,7 +127,12 @@ def _check_references(config: dict) -> None:
     """Cross-key checks the JSON schema cannot express."""
     models = config.get("models", {})
     refs = [(f"teachers[{i}].model", t["model"]) for i, t in enumerate(config.get("teachers", []))]
-    if config.get("teachers"):
+    if config.get("sightsound", {}).get("enabled"):
+        refs.append(("sightsound.checker", config["sightsound"]["checker"]))
+        teacher = config["sightsound"]["teacher"]
+        if teacher not in [t["name"] for t in config.get("teachers", [])]:
+            raise ConfigError(f"config key 'sightsound.teacher': no teacher named '{teacher}' in 'teachers'")
+    elif config.get("teachers"):
         refs.append(("merger.model", config["merger"]["model"]))
     refs += [(f"evaluation.models.{tag}.model", m["model"])
              for tag, m in config.get("evaluation", {}).get("models", {}).items()]

@@ -50,7 +50,9 @@ def shell_json(obj):
 
 def final_outputs():
     outputs = [f"{RUN}/data/data_summary.json"]
-    if config["teachers"]:
+    if SIGHTSOUND["enabled"]:
+        outputs.append(f"{RUN}/sightsound/sft/counts.tsv")
+    elif config["teachers"]:
         outputs += [f"{RUN}/avrt20k/stats.json", f"{RUN}/avrt20k/hf"]
     if EVAL["models"] and eval_benchmarks():
         outputs.append(f"{RUN}/tables/table3.md")
@@ -82,6 +84,7 @@ def model_params(name):
 
 # ---- teachers and merger --------------------------------------------------------------------
 TEACHERS = {t["name"]: t for t in config["teachers"]}
+SIGHTSOUND = config["sightsound"]
 
 
 def merge_teachers():
@@ -145,7 +148,10 @@ def provenance_artifacts():
     """The key artifacts of the run, checksummed into the manifest (not every media file)."""
     paths = [f"{RUN}/data/manifest.jsonl", f"{RUN}/data/attrition_all.tsv"]
     paths += [f"{RUN}/data/shards/{s}.jsonl" for s in SHARDS] + [f"{RUN}/media/{s}.jsonl" for s in SHARDS]
-    if config["teachers"]:
+    if SIGHTSOUND["enabled"]:
+        paths += [f"{RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
+        paths += [f"{RUN}/sightsound/sft/train.jsonl", f"{RUN}/sightsound/sft/val.jsonl"]
+    elif config["teachers"]:
         paths += [f"{RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
         paths += [f"{RUN}/merged/{s}.jsonl" for s in SHARDS]
         paths += [f"{RUN}/avrt20k/train.jsonl", f"{RUN}/avrt20k/val.jsonl"]
