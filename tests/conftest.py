@@ -47,9 +47,10 @@ def copy_workflow(dest: Path) -> Path:
     return dest
 
 
-def run_snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900) -> subprocess.CompletedProcess:
+def run_snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900,
+                  env: dict | None = None) -> subprocess.CompletedProcess:
     proc = subprocess.run(
-        [str(BIN / "snakemake"), *args], cwd=cwd, env=workflow_env(),
+        [str(BIN / "snakemake"), *args], cwd=cwd, env={**workflow_env(), **(env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
     if check and proc.returncode != 0:

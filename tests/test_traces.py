@@ -130,6 +130,41 @@ def test_teacher_discards_rows_of_another_prompt_or_model_fake_backend(shard, tm
     assert {r["checkpoint"] for r in read_jsonl(out)} == {"/nonexistent/b"}
 
 
+
+def test_teacher_asks_again_after_its_checkpoint_or_shard_changes_fake_backend(shard, tmp_path):
+    """A checkpoint retrained under the same path (SFT rerun) or a changed shard invalidates the
+    rows of a finished shard; an untouched one costs no call."""
+    import os
+
+    shard_path, media = shard
+
+    class EchoBackend:  # fake: answers "Answer: (A)" without a model
+        calls = 0
+
+        def generate(self, requests):
+            EchoBackend.calls += len(requests)
+            return [Completion(r.request_id, 0, "Answer: (A)", 10, 5, "stop", 0) for r in requests]
+
+    checkpoint = tmp_path / "ckpt"
+    checkpoint.mkdir()
+    (checkpoint / "model.safetensors").write_bytes(b"weights v1")
+    s = spec("visual_teacher", "qwen2_5_vl", checkpoint)
+    out = tmp_path / "v" / "000.jsonl"
+    run = lambda shard_file: run_teacher(TEACHERS["visual"], s, ["train"], shard_file, media, out,  # noqa: E731
+                                         backend=EchoBackend())
+    run(shard_path)
+    per_run = EchoBackend.calls
+    run(shard_path)
+    assert EchoBackend.calls == per_run  # nothing changed: no call
+    (checkpoint / "model.safetensors").write_bytes(b"weights v2")
+    os.utime(checkpoint / "model.safetensors", ns=(1, 1))  # a new file, whatever the clock's resolution
+    run(shard_path)
+    assert EchoBackend.calls == 2 * per_run
+    changed = tmp_path / "shard.jsonl"
+    changed.write_text(shard_path.read_text().replace('"question": "', '"question": "Now: '))
+    run(changed)
+    assert EchoBackend.calls == 3 * per_run
+
 def _teacher_rows(shard_path, teacher, letter_for) -> list[dict]:
     rows = []
     for qa in read_jsonl(shard_path):

@@ -32,9 +32,34 @@ def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):
     counts = job_counts(proc.stdout)
     assert counts["prepare_media"] == 64 and counts["teacher"] == 2 * 64 and counts["merge_traces"] == 64
     assert counts["ingest_avqa"] == counts["shard_manifest"] == counts["filter_traces"] == 1
-    assert counts["eval_records"] == 8 and counts["evaluate"] == 8 + 2  # OmniBench also masked twice
+    assert counts["sft"] == counts["grpo"] == 1
+    # base, sft and grpo rows, each on 8 benchmarks; OmniBench also masked twice
+    assert counts["eval_records"] == 8 and counts["evaluate"] == 3 * (8 + 2)
     assert "synthesize_avqa" not in counts and "build_tiny_models" not in counts
-    assert counts["total"] <= 4 * 64 + 50
+    assert counts["total"] <= 4 * 64 + 100
+
+
+def test_paper_profile_gives_training_the_configs_gpus_and_nodes(workflow_dir, tmp_path):
+    """GPU and node counts come from sft/grpo num_gpus, num_nodes; the profile adds the H100 type."""
+    from avrt.config import load_yaml
+    from avrt.data.synthetic import write_dry_run_stubs
+
+    overlay = write_dry_run_stubs(tmp_path, load_yaml(workflow_dir / "config/config.yaml"))
+    env = {"AVRT_SLURM_ACCOUNT": "proj42", "AVRT_CPU_PARTITION": "cpu_q", "AVRT_GPU_PARTITION": "h100_q"}
+    args = ("-n", "--profile", "profiles/slurm", "--configfile", "config/config.yaml", str(overlay))
+
+    def resources(rule: str, *extra: str) -> dict[str, str]:
+        out = run_snakemake(workflow_dir, *args, *extra, env=env).stdout
+        block = re.search(rf"rule {rule}:.*?resources: (.*?)\n", out, re.S).group(1)
+        return dict(item.split("=", 1) for item in block.split(", "))
+
+    sft = resources("sft")
+    assert (sft["gpu"], sft["gpu_model"], sft["slurm_partition"]) == ("4", "h100", "h100_q")
+    assert "nodes" not in sft
+    two_nodes = tmp_path / "two_nodes.yaml"
+    two_nodes.write_text("grpo: {num_gpus: 8, num_nodes: 2}\n")
+    grpo = resources("grpo", str(two_nodes))  # a third config file, after the overlay
+    assert (grpo["nodes"], grpo["tasks"], grpo["slurm_extra"]) == ("2", "16", "--gpus-per-node=8")
 
 
 def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
@@ -53,8 +78,19 @@ def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     assert len(merged) == 26
     counts = dict(line.split("\t") for line in (run / "avrt20k/filter_counts.tsv").read_text().splitlines()[1:])
     assert counts["merged"] == "26" and counts["mode"] == "both_correct"
+    # SFT, then GRPO from its checkpoint, each leaving a loadable final checkpoint and its summary
+    sft = json.loads((run / "checkpoints/sft/final/sft_summary.json").read_text())
+    grpo = json.loads((run / "checkpoints/grpo/final/grpo_summary.json").read_text())
+    assert sft["global_steps"] > 0 and sft["loss_curve"][-1]["loss"] < sft["loss_curve"][0]["loss"]
+    assert grpo["global_steps"] == 12 and grpo["prompts"] == 26
+    # the demo's SFT is long enough for the tiny student to answer AVQA in the strict format
+    from avrt.answers import is_strict_format
+
+    answers = [json.loads(x)["output"] for x in (run / "eval/sft/avqa_val/both.predictions.jsonl").read_text().splitlines()]
+    assert sum(map(is_strict_format, answers)) >= 0.8 * len(answers) == 0.8 * 16
     table3 = (run / "tables/table3.md").read_text()
-    assert table3.startswith("| Model | AVQA | DailyOmni | OmniBench |") and "| base |" in table3
+    assert table3.startswith("| Model | AVQA | DailyOmni | OmniBench |")
+    assert all(f"| {tag} |" in table3 for tag in ("base", "sft", "grpo"))
     assert "| base | omnibench |" in (run / "tables/table4.md").read_text()
 
     again = run_snakemake(workflow_dir, "--cores", "2", "-n")

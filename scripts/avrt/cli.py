@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate-config": ("avrt.config_cli", "validate (and print) a layered config"),
     "config-docs": ("avrt.config_docs", "write config/README.md from the config schema"),
     "sft": ("avrt.training.sft", "supervised fine-tuning of the student on reasoning traces (one process per GPU)"),
+    "grpo": ("avrt.training.grpo", "GRPO of the student with format, accuracy and length rewards (one process per GPU)"),
     "zoo": ("avrt.models.zoo", "build tiny random-weight models (offline) that load like the real checkpoints"),
     "eval-records": ("avrt.evaluation.records_cli", "read a benchmark's official files into records JSONL"),
     "eval-score": ("avrt.evaluation.score_cli", "score a benchmark's predictions (strict + official columns)"),

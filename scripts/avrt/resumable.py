@@ -1,9 +1,14 @@
 """Shard outputs that survive a kill: rows go to a progress file as they are made.
 
 A stage (teacher, merger, checker, evaluation) writes its rows through `ResumableShard`.
-Rows made under another fingerprint (model, prompt hash, sampling) are discarded on resume,
-so a changed model or prompt never mixes with old rows; rows already present are never asked
-for again and never duplicated. The declared output is written atomically at the end.
+Rows made under another fingerprint are discarded on resume, so a changed model, prompt,
+sampling, input file or checkpoint never mixes with old rows; rows already present are never
+asked for again and never duplicated. The declared output is written atomically at the end.
+
+The fingerprint covers the settings the caller passes and the identity of its input files
+(`inputs_identity`): file contents, and for a directory (a checkpoint) the name, size and
+modification time of every file in it, so a checkpoint retrained under the same path counts as
+new without reading gigabytes of weights.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -23,11 +29,34 @@ def fingerprint(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
+def inputs_identity(paths: Iterable[str | Path | None]) -> list:
+    """What the rows depend on beyond the settings: a file's sha256, a directory's file listing with
+    sizes and modification times, and anything else (a hub model name) as it is."""
+    identity = []
+    for path in paths:
+        if path is None:
+            continue
+        p = Path(path)
+        if p.is_file():
+            identity.append([str(path), hashlib.sha256(p.read_bytes()).hexdigest()])
+        elif p.is_dir():
+            listing = []
+            for root, _, files in os.walk(p):
+                for name in sorted(files):
+                    st = os.stat(os.path.join(root, name))
+                    listing.append([os.path.relpath(os.path.join(root, name), p), st.st_size, st.st_mtime_ns])
+            identity.append([str(path), sorted(listing)])
+        else:
+            identity.append(str(path))
+    return identity
+
+
 class ResumableShard:
-    def __init__(self, out_path: str | Path, fingerprint_of: dict, key: Callable[[dict], str]):
+    def __init__(self, out_path: str | Path, fingerprint_of: dict, key: Callable[[dict], str],
+                 inputs: Iterable[str | Path | None] = ()):
         self.out_path = Path(out_path)
         self.progress_path = self.out_path.parent / ".progress" / self.out_path.name
-        self.fp = fingerprint(fingerprint_of)
+        self.fp = fingerprint({**fingerprint_of, "inputs": inputs_identity(inputs)})
         self.key = key
         previous = read_partial_jsonl(self.progress_path)
         kept = [r for r in previous if r.get("fingerprint") == self.fp]

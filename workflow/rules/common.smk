@@ -54,6 +54,8 @@ def final_outputs():
         outputs.append(f"{RUN}/sightsound/sft/counts.tsv")
     elif config["teachers"]:
         outputs += [f"{RUN}/avrt20k/stats.json", f"{RUN}/avrt20k/hf"]
+    if trains():
+        outputs.append(stage_checkpoint("grpo"))
     if EVAL["models"] and eval_benchmarks():
         outputs.append(f"{RUN}/tables/table3.md")
     return outputs + [f"{RUN}/provenance/run_manifest.json"]
@@ -143,6 +145,26 @@ def eval_model_input(tag):
     return [stage_checkpoint(entry["stage"])] if entry["stage"] else model_input(entry["model"])
 
 
+# ---- training -------------------------------------------------------------------------------
+def trains():
+    """Whether the run has something to train on: its own traces, or a given SFT set."""
+    return bool(config["teachers"]) or config["sft"]["data"]["source"] != "avrt20k"
+
+
+def grpo_label_files():
+    """Files holding grpo.label_column: none for the ground truth; else the config's, or this run's
+    SightSound-R1 consensus rows (the teacher's label per question)."""
+    if config["grpo"]["label_column"] == "answer":
+        return []
+    if config["grpo"]["label_files"]:
+        return config["grpo"]["label_files"]
+    if SIGHTSOUND["enabled"]:
+        return [f"{RUN}/sightsound/consensus/{shard}.jsonl" for shard in SHARDS]
+    raise WorkflowError(
+        f"config key 'grpo.label_files' must list the files holding grpo.label_column {config['grpo']['label_column']!r}"
+    )
+
+
 # ---- provenance -----------------------------------------------------------------------------
 def provenance_artifacts():
     """The key artifacts of the run, checksummed into the manifest (not every media file)."""
@@ -155,6 +177,8 @@ def provenance_artifacts():
         paths += [f"{RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
         paths += [f"{RUN}/merged/{s}.jsonl" for s in SHARDS]
         paths += [f"{RUN}/avrt20k/train.jsonl", f"{RUN}/avrt20k/val.jsonl"]
+    if trains():  # the final checkpoints with their summaries (weights are checksummed too)
+        paths += [stage_checkpoint("sft"), stage_checkpoint("grpo")]
     if EVAL["models"] and eval_benchmarks():
         paths += [f"{RUN}/eval/{t}/{b}/{m}.result.json" for t, b, m in eval_runs()]
         paths += [f"{RUN}/tables/table3.csv", f"{RUN}/tables/per_benchmark.csv"]

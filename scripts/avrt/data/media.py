@@ -23,6 +23,7 @@ import shutil
 from dataclasses import asdict, dataclass
 from multiprocessing import Pool
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -31,6 +32,9 @@ from PIL import Image
 from tqdm import tqdm
 
 from avrt.io import JsonlAppender, read_jsonl, read_partial_jsonl, write_json, write_jsonl
+
+if TYPE_CHECKING:  # clip_media imports this module
+    from avrt.data.clip_media import ClipMedia
 
 log = logging.getLogger(__name__)
 
@@ -159,7 +163,7 @@ def write_silent_video(src: str, dst: Path) -> None:
 
 
 def media_from_files(name: str, params: MediaParams, video: str | None = None, image: str | None = None,
-                     audio: str | None = None) -> "ClipMedia":
+                     audio: str | None = None) -> ClipMedia:
     """In-memory media for one benchmark item, cut exactly as the AVQA shards are.
 
     A video gives the frames and, when `audio` is not given, its own audio track; an image is a

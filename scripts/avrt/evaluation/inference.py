@@ -61,7 +61,8 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
     supported = frozenset(get_adapter(spec.family).modalities)
     records = [r for r in read_records(records_path) if r.attrition is None]
     store = ResumableShard(out, {"model": asdict(spec), "prompt": prompt_mode, "mask": mask,
-                                 "media": params.digest()}, key=lambda r: r["id"])
+                                 "media": params.digest()}, key=lambda r: r["id"],
+                           inputs=[records_path, spec.checkpoint, spec.adapter])
     todo = [r for r in records if not store.done(r.id)]
     start, calls = time.perf_counter(), 0
     for lo in tqdm(range(0, len(todo), chunk_size), desc=f"eval {Path(records_path).stem}", unit="chunk", mininterval=10):

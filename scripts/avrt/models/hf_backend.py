@@ -61,6 +61,19 @@ def load_hf_model(spec: ModelSpec, adapter: FamilyAdapter):
     return model.eval()
 
 
+def stop_token_ids(generation_config, tokenizer, adapter: FamilyAdapter, model_name: str) -> list[int]:
+    """Tokens that end a completion: the checkpoint's eos ids, the tokenizer's eos and the family's end of turn."""
+    ids = generation_config.eos_token_id if generation_config is not None else None
+    ids = [ids] if isinstance(ids, int) else list(ids or [])
+    extra = [tokenizer.eos_token_id]
+    if adapter.end_of_turn:
+        extra.append(tokenizer.convert_tokens_to_ids(adapter.end_of_turn))
+    ids += [i for i in extra if i is not None and i != tokenizer.unk_token_id and i not in ids]
+    if not ids:
+        raise ValueError(f"model '{model_name}': no end-of-sequence token known")
+    return ids
+
+
 class PerRowSampler(LogitsProcessor):
     """Draws each row's next token with that row's own generator and forces it.
 
@@ -105,24 +118,12 @@ class HFBackend(GenerationBackend):
         mismatch = self.adapter.template_mismatch(self.chat_template)
         if mismatch:
             log.warning("model '%s': %s", spec.name, mismatch)
-        self.stop_ids = self._stop_token_ids()
+        self.stop_ids = stop_token_ids(self.model.generation_config, self.tokenizer, self.adapter, spec.name)
         pad = self.tokenizer.pad_token_id
         self.pad_id = pad if pad is not None else self.stop_ids[0]
         # generate() fills unset options from the model's generation config; keep only the stop and
         # pad tokens there, so no sampling default of the checkpoint (temperature, top_p...) leaks in.
         self.model.generation_config = GenerationConfig(eos_token_id=self.stop_ids, pad_token_id=self.pad_id)
-
-    def _stop_token_ids(self) -> list[int]:
-        ids = self.model.generation_config.eos_token_id
-        ids = [ids] if isinstance(ids, int) else list(ids or [])
-        extra = [self.tokenizer.eos_token_id]
-        if self.adapter.end_of_turn:
-            extra.append(self.tokenizer.convert_tokens_to_ids(self.adapter.end_of_turn))
-        unk = self.tokenizer.unk_token_id
-        ids += [i for i in extra if i is not None and i != unk and i not in ids]
-        if not ids:
-            raise ValueError(f"model '{self.spec.name}': no end-of-sequence token known")
-        return ids
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         check_unique_ids(requests)

@@ -102,7 +102,8 @@ def run_merge(prompt_id: str, spec: ModelSpec, shard: str | Path, teacher_traces
     traces = load_traces(teacher_traces)
     qas = [qa for qa in read_jsonl(shard) if all(str(qa["qa_id"]) in t for t in traces.values())]
     store = ResumableShard(out, {"model": asdict(spec), "prompt": prompt.sha256, "which": which},
-                           key=lambda r: str(r["sample_id"]))
+                           key=lambda r: str(r["sample_id"]),
+                           inputs=[shard, *teacher_traces.values(), spec.checkpoint, spec.adapter])
     todo = [qa for qa in qas if not store.done(str(qa["qa_id"]))]
     start, calls = time.perf_counter(), 0
     for lo in tqdm(range(0, len(todo), chunk_size), desc="merge", unit="chunk", mininterval=10):

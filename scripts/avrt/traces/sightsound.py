@@ -92,7 +92,8 @@ def run_agfv(prompt_id: str, spec: ModelSpec, consensus_rows: str | Path, shard:
     media = read_media_index(media_index)
     rows = list(read_jsonl(consensus_rows))
     key = lambda r: f"{r['sample_id']}/{r['sample_index']}"  # noqa: E731
-    store = ResumableShard(out, {"model": asdict(spec), "prompt": prompt.sha256}, key=key)
+    store = ResumableShard(out, {"model": asdict(spec), "prompt": prompt.sha256}, key=key,
+                           inputs=[consensus_rows, shard, media_index, spec.checkpoint, spec.adapter])
     todo = [r for r in rows if not store.done(key(r))]
     start, calls = time.perf_counter(), 0
     for lo in tqdm(range(0, len(todo), chunk_size), desc="agfv", unit="chunk", mininterval=10):

@@ -92,7 +92,8 @@ def run_teacher(teacher: dict, spec: ModelSpec, splits: list[str], shard: str | 
     """Write `out` (JSONL, one row per sample and question); returns counts and throughput."""
     prompt = load_prompt(teacher["prompt"])
     samples, media, skipped = pending_samples(Path(shard), Path(media_index), splits)
-    store = ResumableShard(out, {"model": asdict(spec), "prompt": prompt.sha256, "teacher": teacher}, sample_key)
+    store = ResumableShard(out, {"model": asdict(spec), "prompt": prompt.sha256, "teacher": teacher}, sample_key,
+                           inputs=[shard, media_index, spec.checkpoint, spec.adapter])
     todo = [qa for qa in samples if not store.done(f"{qa['qa_id']}/0")]
     start, calls = time.perf_counter(), 0
     for lo in tqdm(range(0, len(todo), chunk_size), desc=f"teacher {teacher['name']}", unit="chunk", mininterval=10):

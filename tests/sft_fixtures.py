@@ -1,0 +1,74 @@
+"""Shared pieces of the SFT tests: a prepared synthetic AVQA shard and a tiny student.
+
+The shard is real: synthetic MP4 clips, ingested, media prepared (frames, 16 kHz audio) as the
+data stage does it, with short clips and few frames so a CPU trains on them in seconds.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from avrt.io import read_jsonl, write_jsonl
+from avrt.models.spec import ModelSpec
+from avrt.training.sft import stage_config
+
+
+@dataclass(frozen=True)
+class PreparedShard:
+    manifest: Path  # shard manifest: one row per QA
+    media_index: Path
+
+    def qa_rows(self, split: str) -> list[dict]:
+        return [r for r in read_jsonl(self.manifest) if r["split"] == split]
+
+
+def prepare_synthetic_shard(out: Path, clips: dict[str, int], seconds: float = 4.0, num_frames: int = 4,
+                            frame_max_side: int = 64, seed: int = 3) -> PreparedShard:
+    """Synthetic release -> ingest -> one shard with prepared media, under `out`."""
+    from avrt.data.ingest import ingest
+    from avrt.data.media import MediaParams, prepare_shard
+    from avrt.data.synthetic import generate
+
+    release = out / "release"
+    generate(release, clips, seconds=seconds, width=96, height=72, fps=8, seed=seed)
+    ingest({s: release / "annotations" / f"{s}_qa.json" for s in clips}, release / "videos", out / "data")
+    manifest = out / "data" / "shards" / "000.jsonl"
+    manifest.parent.mkdir(parents=True, exist_ok=True)
+    manifest.write_text((out / "data" / "manifest.jsonl").read_text())
+    index = out / "media" / "000.jsonl"
+    params = MediaParams(num_frames=num_frames, frame_max_side=frame_max_side, audio_seconds=seconds)
+    prepare_shard(manifest, index, params)
+    return PreparedShard(manifest, index)
+
+
+def write_avrt20k(path: Path, rows: list[dict], trace) -> Path:
+    """AVRT-20K rows (our export's schema) for shard QA rows, with `trace(row)` as av_reasoning."""
+    write_jsonl(path, (
+        {"question": r["question"], "choices": r["choices"], "answer": r["answer_letter"],
+         "question_relation": r["question_relation"], "question_type": r["question_type"],
+         "av_reasoning": trace(r), "id": r["qa_id"], "video_name": r["video_name"],
+         "avqa_split": r["split"], "difficulty": "easy"}
+        for r in rows
+    ))
+    return path
+
+
+def student_spec(checkpoint: Path, family: str = "qwen2_5_omni", **extra) -> ModelSpec:
+    return ModelSpec.from_config("student", {"family": family, "checkpoint": str(checkpoint), "backend": "hf",
+                                             "dtype": "float32", "batch_size": 8,
+                                             "sampling": {"temperature": 0.0, "max_new_tokens": 48}, **extra})
+
+
+def cpu_sft_config(**overrides) -> dict:
+    """The `sft` block for one CPU process: no DeepSpeed, no bf16, no background loaders, no loggers."""
+    values = {"num_gpus": 1, "gradient_accumulation_steps": 1, "deepspeed": None, "bf16": False,
+              "learning_rate": 1.0e-3, "warmup_steps": 2, "logging_steps": 1, "save_steps": 1000,
+              "dataloader_num_workers": 0, "report_to": [], **overrides}
+    return stage_config("sft", values)
+
+
+def summary_of(final: Path) -> dict:
+    return json.loads((final / "sft_summary.json").read_text())
+

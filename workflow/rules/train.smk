@@ -1,0 +1,45 @@
+# Training: SFT of the student on reasoning traces (stage 1; GRPO, stage 2, starts from its output).
+#
+# One process per GPU: plain `avrt` for one process (the CPU demo), torchrun on one node, and on
+# several nodes (sft.num_nodes > 1) srun + torchrun with c10d rendezvous inside the Slurm job.
+# A rerun after preemption or requeue resumes from the newest complete checkpoint next to `final/`.
+from avrt.training.launch import launch_prefix, slurm_resources
+
+SFT = config["sft"]
+if SFT["data"]["source"] == "released" and not SFT["data"]["released_train"]:
+    raise WorkflowError("config key 'sft.data.released_train' must list the released AVRT-20K files")
+_SHARD_MANIFESTS = [f"{RUN}/data/shards/{shard}.jsonl" for shard in SHARDS]
+# Training and validation files of each SFT source (sft.data.source).
+# `avrt20k` is this run's own trace set: AVRT-20K, or the SightSound-R1 export when that recipe runs.
+_OWN_TRACES = f"{RUN}/sightsound/sft" if SIGHTSOUND["enabled"] else f"{RUN}/avrt20k"
+SFT_EXAMPLES = {
+    "avrt20k": {"train": [f"{_OWN_TRACES}/train.jsonl"], "val": [f"{_OWN_TRACES}/val.jsonl"]},
+    "released": {"train": SFT["data"]["released_train"], "val": SFT["data"]["released_val"]},
+    # demo and tests: the shard manifests; their train split trains, their val split is held out
+    "template": {"train": _SHARD_MANIFESTS, "val": _SHARD_MANIFESTS},
+}[SFT["data"]["source"]]
+
+
+rule sft:
+    input:
+        train=SFT_EXAMPLES["train"],
+        val=SFT_EXAMPLES["val"],
+        media=[f"{RUN}/media/{shard}.jsonl" for shard in SHARDS],
+        model=model_input(config["student"]["model"]),
+    output:
+        directory(stage_checkpoint("sft")),
+    params:
+        launch=launch_prefix(SFT["num_gpus"], SFT["num_nodes"]),
+        sft=shell_json(SFT),
+        student=shell_json(config["student"]),
+        model=model_params(config["student"]["model"]),
+    resources:
+        **slurm_resources(SFT["num_gpus"], SFT["num_nodes"]),
+    log:
+        f"{LOGS}/sft.log",
+    conda:
+        "../../envs/training.yaml"
+    shell:
+        "{params.launch} sft --sft {params.sft} --student {params.student} --model {params.model[spec]}"
+        " --model-name {params.model[name]} --train {input.train} --val {input.val} --media {input.media}"
+        " --out {output} > {log} 2>&1"
