@@ -98,7 +98,16 @@ def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     # --forcerun a shard-level rule: it and what depends on it, nothing upstream
     forced = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--forcerun", "prepare_media").stdout)
     assert forced["prepare_media"] == 2 and forced["teacher"] == 4 and forced["merge_traces"] == 2
-    assert not {"ingest_avqa", "synthesize_avqa", "build_tiny_models", "evaluate"} & set(forced)
+    assert not {"ingest_avqa", "synthesize_avqa", "build_tiny_models"} & set(forced)
+    # training reads the media, so the trained students are evaluated again; the base model is not
+    assert forced["sft"] == forced["grpo"] == 1 and forced["evaluate"] == 2 * 11
+    # a changed config key re-runs the stages that read it and what follows, nothing upstream
+    overlay = workflow_dir / "merger_reasoning.yaml"
+    overlay.write_text("merger: {teacher_text: reasoning}\n")
+    changed = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--configfile", "config/demo.yaml",
+                                       str(overlay)).stdout)
+    assert changed["merge_traces"] == 2 and changed["filter_traces"] == changed["export_avrt20k"] == 1
+    assert not {"prepare_media", "teacher", "ingest_avqa", "sft"} & set(changed)  # demo SFT reads templates
     # --until stops after a stage
     until = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--forcerun", "shard_manifest",
                                      "--until", "prepare_media").stdout)
