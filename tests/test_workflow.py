@@ -39,6 +39,24 @@ def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):
     assert counts["total"] <= 4 * 64 + 100
 
 
+def test_sightsound_recipe_trains_on_its_own_traces_and_labels_at_full_scale(workflow_dir, tmp_path):
+    from avrt.config import deep_merge, load_yaml
+    from avrt.data.synthetic import write_dry_run_stubs
+
+    files = ["config/config.yaml", "config/recipes/sightsound-r1.yaml"]
+    layered = deep_merge(*(load_yaml(workflow_dir / f) for f in files))
+    overlay = write_dry_run_stubs(tmp_path, layered)
+    out = run_snakemake(workflow_dir, "-n", "--configfile", *files, str(overlay)).stdout
+    counts = job_counts(out)
+    assert counts["teacher"] == counts["sightsound_consensus"] == counts["agfv"] == 64
+    assert "merge_traces" not in counts and counts["sft"] == counts["grpo"] == 1
+    assert counts["eval_records"] == 3 and counts["evaluate"] == 3 * 3  # base, sft, grpo x 3 benchmarks
+    sft = re.search(r"rule sft:\n\s+input: (.*?)\n", out).group(1)
+    assert "results/sightsound-r1/sightsound/sft/train.jsonl" in sft and "avrt20k" not in sft
+    grpo = re.search(r"rule grpo:\n\s+input: (.*?)\n", out).group(1)
+    assert grpo.count("results/sightsound-r1/sightsound/consensus/") == 64  # the teacher's labels
+
+
 def test_paper_profile_gives_training_the_configs_gpus_and_nodes(workflow_dir, tmp_path):
     """GPU and node counts come from sft/grpo num_gpus, num_nodes; the profile adds the H100 type."""
     from avrt.config import load_yaml
@@ -112,3 +130,11 @@ def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     until = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--forcerun", "shard_manifest",
                                      "--until", "prepare_media").stdout)
     assert set(until) == {"shard_manifest", "prepare_media", "total"}
+
+
+def test_an_unknown_benchmark_in_evaluation_only_stops_the_run_naming_the_key(workflow_dir):
+    overlay = workflow_dir / "only.yaml"
+    overlay.write_text("evaluation: {only: [omnibench, mmau]}\n")
+    proc = run_snakemake(workflow_dir, "-n", "--configfile", "config/demo.yaml", str(overlay), check=False)
+    assert proc.returncode != 0
+    assert "config key 'evaluation.only': ['mmau'] not among the benchmarks" in proc.stderr + proc.stdout

@@ -113,16 +113,28 @@ EVAL = config["evaluation"]
 SYNTH_BENCH = f"{RUN}/synthetic_benchmarks"
 
 
-def eval_benchmarks():
-    """Benchmark name -> {annotations, media_dir}: the config's, or the synthetic set (demo)."""
-    if not EVAL["synthetic"]:
-        return EVAL["benchmarks"]
-    from avrt.evaluation.synthetic import FILES, MEDIA_DIRS
+def synthetic_benchmark_files():
+    """Benchmark name -> the annotation file `avrt eval-synth` writes for it (all of them, always)."""
+    from avrt.evaluation.synthetic import FILES
 
-    out = {b: {"annotations": f"{SYNTH_BENCH}/{FILES[b]}", "media_dir": f"{SYNTH_BENCH}/{MEDIA_DIRS[b]}"} for b in FILES}
-    if config["data"]["synthetic"] and "val" in config["data"]["synthetic"]["clips"]:
-        out["avqa_val"] = {"annotations": f"{RUN}/synthetic/annotations/val_qa.json", "media_dir": f"{RUN}/synthetic/videos"}
-    return out
+    return {b: f"{SYNTH_BENCH}/{f}" for b, f in FILES.items()}
+
+
+def eval_benchmarks():
+    """Benchmark name -> {annotations, media_dir}: the config's, or the synthetic set (demo),
+    narrowed to evaluation.only when that is set."""
+    if not EVAL["synthetic"]:
+        out = dict(EVAL["benchmarks"])
+    else:
+        from avrt.evaluation.synthetic import MEDIA_DIRS
+
+        out = {b: {"annotations": f, "media_dir": f"{SYNTH_BENCH}/{MEDIA_DIRS[b]}"} for b, f in synthetic_benchmark_files().items()}
+        if config["data"]["synthetic"] and "val" in config["data"]["synthetic"]["clips"]:
+            out["avqa_val"] = {"annotations": f"{RUN}/synthetic/annotations/val_qa.json", "media_dir": f"{RUN}/synthetic/videos"}
+    unknown = sorted(set(EVAL["only"]) - set(out))
+    if unknown:
+        raise WorkflowError(f"config key 'evaluation.only': {unknown} not among the benchmarks {sorted(out)}")
+    return {b: f for b, f in out.items() if not EVAL["only"] or b in EVAL["only"]}
 
 
 def eval_runs():

@@ -5,11 +5,11 @@ if EVAL["synthetic"]:
 
     rule synthesize_benchmarks:
         output:
-            [b["annotations"] for name, b in eval_benchmarks().items() if name != "avqa_val"],
+            synthetic_benchmark_files(),
         params:
             n_items=EVAL["synthetic"]["items"],
             seed=EVAL["synthetic"]["seed"],
-            out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),
+            out=SYNTH_BENCH,
         log:
             f"{LOGS}/synthesize_benchmarks.log",
         conda:
