@@ -63,7 +63,7 @@ from avrt.models.spec import ModelSpec
 from avrt.training.checkpoints import CHECKPOINT_DIR, last_complete_checkpoint, prepare_run_dir, publish_final
 from avrt.training.data import STUDENT_PROMPT, MediaLookup, StudentInputs, TrainingExample, attach_media
 from avrt.training.grpo_math import grpo_loss, group_advantages
-from avrt.training.launch import deepspeed_config, require_deepspeed
+from avrt.training.launch import require_deepspeed
 from avrt.training.rewards import RewardFunction, build_rewards, score_completions
 from avrt.training.rollout import (
     HFRollout,
@@ -75,7 +75,7 @@ from avrt.training.rollout import (
 )
 from avrt.training.sft import stage_config
 from avrt.training.student import freeze_modules, load_student, parameter_counts, student_record
-from avrt.training.trainer import ResumableTrainer
+from avrt.training.trainer import ResumableTrainer, training_arguments
 
 log = logging.getLogger(__name__)
 
@@ -302,38 +302,6 @@ class StepMetrics(TrainerCallback):
             self.appender = None
 
 
-def training_arguments(grpo: dict, output_dir: Path):
-    """transformers TrainingArguments from the config's `grpo` block."""
-    from transformers import TrainingArguments
-
-    return TrainingArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=1.0,  # max_steps -1: one pass over the prompts
-        max_steps=grpo["max_steps"],
-        per_device_train_batch_size=grpo["per_device_batch_size"],
-        gradient_accumulation_steps=grpo["gradient_accumulation_steps"],
-        learning_rate=grpo["learning_rate"],
-        lr_scheduler_type=grpo["lr_scheduler"],
-        warmup_steps=grpo["warmup_steps"],
-        optim="adamw_torch",
-        weight_decay=grpo["weight_decay"],
-        max_grad_norm=grpo["max_grad_norm"],
-        bf16=grpo["bf16"],
-        deepspeed=deepspeed_config(grpo["deepspeed"], "grpo") if grpo["deepspeed"] else None,
-        save_strategy="steps",
-        save_steps=grpo["save_steps"],
-        save_total_limit=grpo["save_total_limit"],
-        logging_steps=grpo["logging_steps"],
-        logging_first_step=True,
-        report_to=list(grpo["report_to"]) or "none",
-        seed=grpo["seed"],
-        dataloader_num_workers=grpo["dataloader_num_workers"],
-        dataloader_pin_memory=torch.cuda.is_available(),
-        remove_unused_columns=False,  # the collator's output is exactly what compute_loss reads
-        disable_tqdm=True,
-    )
-
-
 def make_rollout(grpo: dict, spec: ModelSpec, inputs: StudentInputs, model, pad_id: int, args):
     """The configured sampler, stopping where evaluation stops and never sampling media tokens."""
     stop_ids = stop_token_ids(model.generation_config, inputs.tokenizer, inputs.adapter, spec.name)
@@ -377,7 +345,7 @@ def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, o
         raise ValueError(f"no GRPO prompt is usable (manifests {inputs.manifests}; left out: {dict(skipped)})")
     reward_functions = rewards if rewards is not None else build_rewards(grpo, label_column=grpo["label_column"])
 
-    args = training_arguments(grpo, output_dir)
+    args = training_arguments(grpo, "grpo", output_dir, num_train_epochs=1.0)  # max_steps -1: one pass
     record = {
         "grpo": {k: v for k, v in grpo.items() if k not in RESUMABLE_KEYS},
         "student": student_record(spec, student),

@@ -31,7 +31,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 
 from avrt.config import ConfigError, load_schema, validate_config
 from avrt.models.adapters import get_adapter
@@ -48,7 +47,7 @@ from avrt.training.data import (
     examples_digest,
     load_examples,
 )
-from avrt.training.launch import deepspeed_config, require_deepspeed
+from avrt.training.launch import require_deepspeed
 from avrt.training.student import (
     apply_lora,
     freeze_modules,
@@ -86,43 +85,20 @@ def stage_config(block: str, values: dict) -> dict:
         raise ConfigError(f"config block '{block}': {err}") from None
 
 
-def training_arguments(sft: dict, output_dir: Path, has_val: bool):
-    """transformers TrainingArguments from the config's `sft` block."""
-    from transformers import TrainingArguments
+def sft_training_arguments(sft: dict, output_dir: Path, has_val: bool):
+    from avrt.training.trainer import training_arguments
 
-    return TrainingArguments(
-        output_dir=str(output_dir),
+    return training_arguments(
+        sft, "sft", output_dir,
         num_train_epochs=float(sft["epochs"]),
-        max_steps=sft["max_steps"],
-        per_device_train_batch_size=sft["per_device_batch_size"],
         per_device_eval_batch_size=sft["per_device_batch_size"],
-        gradient_accumulation_steps=sft["gradient_accumulation_steps"],
-        learning_rate=sft["learning_rate"],
-        lr_scheduler_type=sft["lr_scheduler"],
-        warmup_steps=sft["warmup_steps"],
-        optim="adamw_torch",
         adam_beta1=sft["adam_beta1"],
         adam_beta2=sft["adam_beta2"],
         adam_epsilon=sft["adam_epsilon"],
-        weight_decay=sft["weight_decay"],
-        max_grad_norm=sft["max_grad_norm"],
-        bf16=sft["bf16"],
-        deepspeed=deepspeed_config(sft["deepspeed"]) if sft["deepspeed"] else None,
-        save_strategy="steps",
-        save_steps=sft["save_steps"],
-        save_total_limit=sft["save_total_limit"],
-        logging_steps=sft["logging_steps"],
-        logging_first_step=True,
         eval_strategy="steps" if has_val and sft["eval_steps"] else "no",
         eval_steps=sft["eval_steps"],
         prediction_loss_only=True,
-        report_to=list(sft["report_to"]) or "none",
-        seed=sft["seed"],
-        dataloader_num_workers=sft["dataloader_num_workers"],
-        dataloader_pin_memory=torch.cuda.is_available(),
-        remove_unused_columns=False,  # the collator's output is exactly the model's inputs
         label_names=["labels"],
-        disable_tqdm=True,  # job logs get the trainer's periodic log lines instead of a bar
     )
 
 
@@ -149,7 +125,7 @@ def train_sft(sft: dict, student: dict, spec: ModelSpec, inputs: SFTInputs, out:
         raise ValueError(f"no SFT training example has prepared media (source {source!r}, files {inputs.train}; "
                          f"left out: {dict(skipped_train)})")
 
-    args = training_arguments(sft, output_dir, has_val=bool(val))
+    args = sft_training_arguments(sft, output_dir, has_val=bool(val))
     record = {
         "sft": {k: sft[k] for k in RUN_KEYS},
         "student": student_record(spec, student),
