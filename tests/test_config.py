@@ -58,11 +58,23 @@ def test_demo_config_is_valid_and_small():
         ({"teachers": [{"name": "visual", "model": "nope", "prompt": "p", "modality": "frames"}]},
          r"config key 'teachers\[0\]\.model': model 'nope' is not defined"),
         ({"data": {"synthetic": {"clips": {"train": 2}, "secs": 3}}}, r"unknown config key 'secs' under 'data\.synthetic'"),
+        ({"evaluation": {"difficulty": {"teachers": ["visual", "nobody"]}}},
+         r"config key 'evaluation\.difficulty\.teachers': 'nobody' is no frames or audio teacher"),
+        ({"evaluation": {"difficulty": {"benchmarks": "omnibench"}}},
+         r"unknown config key 'benchmarks' under 'evaluation\.difficulty'"),
     ],
 )
 def test_bad_config_names_the_key(override, expected):
     with pytest.raises(ConfigError, match=expected):
         validate_config(deep_merge(full_config(), override))
+
+
+def test_difficulty_subsets_default_to_the_papers_choice():
+    on = validate_config(deep_merge(full_config(), {"evaluation": {"difficulty": {}}}))
+    assert on["evaluation"]["difficulty"] == {"benchmark": "omnibench", "teachers": ["visual", "audio"]}
+    cfg = full_config()
+    del cfg["evaluation"]["difficulty"]
+    assert validate_config(cfg)["evaluation"]["difficulty"] is None  # off unless a config turns it on
 
 
 def test_yaml_exponent_without_dot_is_caught():

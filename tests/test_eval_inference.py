@@ -17,6 +17,7 @@ from avrt.evaluation.tables_cli import write_tables
 from avrt.io import read_jsonl, write_json
 from avrt.models.backends import Completion
 from avrt.models.spec import ModelSpec
+from avrt.prompts import load_prompt, render_teacher_prompt
 
 
 @pytest.fixture(scope="module")
@@ -77,6 +78,45 @@ def test_masks_blank_the_named_modality_and_decoding_is_greedy_fake_backend(benc
     assert "<think>" not in seen["audio_only"][0].prompt  # the direct prompt asks for the answer only
     fp = [json.loads(line)["fingerprint"] for line in (tmp_path / "audio_only.jsonl").read_text().splitlines()]
     assert len(set(fp)) == 1
+
+
+@pytest.mark.parametrize("modality", ["frames", "audio"])
+def test_teacher_answers_with_its_prompt_and_only_its_modality_fake_backend(bench, tmp_path, modality):
+    out, files = bench
+    records, _ = load_benchmark("omnibench", files["omnibench"]["annotations"], files["omnibench"]["media_dir"])
+    write_records(tmp_path / "records.jsonl", records)
+    name = {"frames": "visual", "audio": "audio"}[modality]
+    teacher = {"name": name, "model": "x", "prompt": f"{name}_teacher", "modality": modality}
+    backend = RecordingBackend()
+    run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
+                  tmp_path / "pred.jsonl", backend=backend, teacher=teacher)
+    assert [r.request_id for r in backend.requests] == [r.id for r in records]
+    for req, rec in zip(backend.requests, records):
+        assert req.modalities == (modality,)  # the omni family could take both; the teacher gets its own
+        assert req.prompt == render_teacher_prompt(load_prompt(f"{name}_teacher"), question=rec.question,
+                                                   choices=list(rec.options))
+        assert "<think>" not in req.prompt
+    rows = list(read_jsonl(tmp_path / "pred.jsonl"))
+    assert {r["prompt_id"] for r in rows} == {f"{name}_teacher"}
+    student = RecordingBackend()  # a student run into the same file does not reuse the teacher's rows
+    run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
+                  tmp_path / "pred.jsonl", backend=student)
+    assert len(student.requests) == len(records)
+
+
+def test_teachers_without_frames_or_audio_are_refused(bench, tmp_path):
+    out, files = bench
+    records, _ = load_benchmark("omnibench", files["omnibench"]["annotations"], files["omnibench"]["media_dir"])
+    write_records(tmp_path / "records.jsonl", records)
+    silent = {"name": "s", "model": "x", "prompt": "sightsound_teacher", "modality": "silent_video"}
+    with pytest.raises(ValueError, match="frames or audio teachers"):
+        run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(), "both",
+                      tmp_path / "pred.jsonl", backend=RecordingBackend(), teacher=silent)
+    audio_only_family = ModelSpec.from_config("t", {"family": "qwen2_audio", "checkpoint": "/nonexistent"})
+    visual = {"name": "visual", "model": "x", "prompt": "visual_teacher", "modality": "frames"}
+    with pytest.raises(ValueError, match="cannot take frames"):
+        run_inference(tmp_path / "records.jsonl", audio_only_family, "reasoning", MediaParams(), "both",
+                      tmp_path / "pred.jsonl", backend=RecordingBackend(), teacher=visual)
 
 
 def test_missing_media_items_are_not_asked_but_stay_in_the_denominator_fake_backend(bench, tmp_path):

@@ -152,6 +152,29 @@ def test_open_ended_music_avqa(tmp_path):
     assert score(records, {"501": "two"}).items[0].outcome == "format_error"
 
 
+def test_teacher_outputs_are_read_by_the_teacher_parser_and_never_guessed(mmau, tmp_path):
+    predictions = {
+        "fixmmau-four": "Audio Description: a cow moos.\nReasoning: mooing.\nAnswer: (C) Cow",
+        "fixmmau-five": "<think>hmm</think>The answer is (A).",  # a stated wrong letter
+        "fixmmau-eight": "Answer: (A) or (H)",  # two options: ambiguous
+        "fixmmau-repeat": "It sounds like four beeps.",  # no answer statement
+        "fixmmau-two": think("B"),  # the <answer> tag is an answer line too
+    }
+    result = score(list(mmau.values()), predictions, answer_parser="teacher")
+    assert outcomes(result) == {"fixmmau-four": "correct", "fixmmau-five": "logic_error",
+                                "fixmmau-eight": "format_error", "fixmmau-repeat": "format_error",
+                                "fixmmau-two": "correct"}
+    assert [i.parse_status for i in result.items] == ["ok", "ok", "ambiguous", "no_answer", "ok"]
+    assert [i.strict_answer for i in result.items] == ["C", "A", None, None, "B"]
+    assert result.metrics["accuracy"] == 0.4 and result.metrics["ife_rate"] == 0.4
+    again = BenchmarkResult.from_dict(json.loads(json.dumps(result.to_dict())))
+    assert again.answer_parser == "teacher" and again.items == result.items
+    # the strict column reads none of the teacher-style answers
+    assert outcomes(score(list(mmau.values()), predictions))["fixmmau-four"] == "format_error"
+    with pytest.raises(ValueError, match="open-ended"):
+        score(with_media("music_avqa", "music_avqa_test.json", tmp_path), {}, answer_parser="teacher")
+
+
 def test_result_round_trips_through_json(mmau):
     result = score(list(mmau.values()), {i: think("A") for i in mmau})
     again = BenchmarkResult.from_dict(json.loads(json.dumps(result.to_dict())))

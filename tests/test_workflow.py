@@ -35,6 +35,8 @@ def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):
     assert counts["sft"] == counts["grpo"] == 1
     # base, sft and grpo rows, each on 8 benchmarks; OmniBench also masked twice
     assert counts["eval_records"] == 8 and counts["evaluate"] == 3 * (8 + 2)
+    # Table 8: each of the two teachers answers OmniBench once
+    assert counts["evaluate_teacher"] == counts["score_teacher"] == 2
     assert "synthesize_avqa" not in counts and "build_tiny_models" not in counts
     assert counts["total"] <= 4 * 64 + 100
 
@@ -51,6 +53,7 @@ def test_sightsound_recipe_trains_on_its_own_traces_and_labels_at_full_scale(wor
     assert counts["teacher"] == counts["sightsound_consensus"] == counts["agfv"] == 64
     assert "merge_traces" not in counts and counts["sft"] == counts["grpo"] == 1
     assert counts["eval_records"] == 3 and counts["evaluate"] == 3 * 3  # base, sft, grpo x 3 benchmarks
+    assert "evaluate_teacher" not in counts  # no difficulty subsets (Table 8) in this recipe
     sft = re.search(r"rule sft:\n\s+input: (.*?)\n", out).group(1)
     assert "results/sightsound-r1/sightsound/sft/train.jsonl" in sft and "avrt20k" not in sft
     grpo = re.search(r"rule grpo:\n\s+input: (.*?)\n", out).group(1)
@@ -110,6 +113,9 @@ def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     assert table3.startswith("| Model | AVQA | DailyOmni | OmniBench |")
     assert all(f"| {tag} |" in table3 for tag in ("base", "sft", "grpo"))
     assert "| base | omnibench |" in (run / "tables/table4.md").read_text()
+    assert (run / "tables/table9.md").read_text().startswith("| Model | Acc. (%) ↑ | IFE (%) ↓ | Logic Err (%) ↓ |")
+    table8 = (run / "tables/table8.md").read_text()  # OmniBench by the two teachers' correctness
+    assert table8.startswith("| Model | Easy (n=") and all(f"| {tag} |" in table8 for tag in ("base", "sft", "grpo"))
 
     again = run_snakemake(workflow_dir, "--cores", "2", "-n")
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "trace-stats": ("avrt.traces.stats", "AVRT-20K statistics (paper Table 2, Figure 0.B.4) as JSON and PNG"),
     "eval-synth": ("avrt.evaluation.synthetic", "write small synthetic benchmark files in each official schema"),
     "evaluate": ("avrt.evaluation.inference", "answer one benchmark's records with one model (greedy, resumable)"),
-    "eval-tables": ("avrt.evaluation.tables_cli", "per-benchmark results, Table 3 (with deltas) and Table 4"),
+    "eval-tables": ("avrt.evaluation.tables_cli", "per-benchmark results, Tables 3 (with deltas), 4, 8 and 9"),
     "run-manifest": ("avrt.provenance", "library versions, git commit, config, prompt hashes, checksums, Slurm job ids"),
     "validate-config": ("avrt.config_cli", "validate (and print) a layered config"),
     "config-docs": ("avrt.config_docs", "write config/README.md from the config schema"),

@@ -146,6 +146,15 @@ def _check_references(config: dict) -> None:
                 f"config key '{key}': model '{name}' is not defined under 'models' "
                 f"(defined: {', '.join(sorted(models)) or 'none'})"
             )
+    difficulty = config.get("evaluation", {}).get("difficulty")
+    if difficulty:
+        modality = {t["name"]: t["modality"] for t in config.get("teachers", [])}
+        for name in difficulty["teachers"]:
+            if modality.get(name) not in ("frames", "audio"):
+                raise ConfigError(f"config key 'evaluation.difficulty.teachers': '{name}' is no frames or audio "
+                                  f"teacher in 'teachers' (have: {modality or 'none'})")
+        if "teachers" in config["evaluation"].get("models", {}):
+            raise ConfigError("config key 'evaluation.models': the tag 'teachers' is taken by the difficulty teachers")
 
 
 def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:

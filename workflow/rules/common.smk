@@ -27,6 +27,7 @@ SHARDS = shard_ids(config["data"]["n_shards"])
 
 wildcard_constraints:
     shard=r"\d+",
+    mask="both|audio_only|video_only",
 
 
 def avqa_annotations():
@@ -148,6 +149,38 @@ def eval_runs():
     return runs
 
 
+DIFFICULTY = EVAL["difficulty"]
+
+
+def difficulty_teacher_results():
+    """Teacher -> its result on the difficulty benchmark (paper Table 8); empty when off."""
+    if not (DIFFICULTY and EVAL["models"] and eval_benchmarks()):
+        return {}
+    bench = DIFFICULTY["benchmark"]
+    if bench not in eval_benchmarks():
+        raise WorkflowError(
+            f"config key 'evaluation.difficulty.benchmark': {bench!r} is not evaluated"
+            f" (evaluated: {sorted(eval_benchmarks())})"
+        )
+    return {t: f"{RUN}/eval/teachers/{t}/{bench}.result.json" for t in DIFFICULTY["teachers"]}
+
+
+def difficulty_table_outputs():
+    """Table 8's files, when the difficulty subsets are on."""
+    if not difficulty_teacher_results():
+        return {}
+    table8 = report(f"{RUN}/tables/table8.md", caption="../report/table8.rst", category="Results")
+    return {"table8": table8, "table8_csv": f"{RUN}/tables/table8.csv"}
+
+
+def difficulty_table_args():
+    results = difficulty_teacher_results()
+    if not results:
+        return ""
+    pairs = " ".join(f"{t}={path}" for t, path in results.items())
+    return f"--difficulty-benchmark {DIFFICULTY['benchmark']} --teacher-results {pairs}"
+
+
 def stage_checkpoint(stage):
     return f"{RUN}/checkpoints/{stage}/final"
 
@@ -193,5 +226,7 @@ def provenance_artifacts():
         paths += [stage_checkpoint("sft"), stage_checkpoint("grpo")]
     if EVAL["models"] and eval_benchmarks():
         paths += [f"{RUN}/eval/{t}/{b}/{m}.result.json" for t, b, m in eval_runs()]
-        paths += [f"{RUN}/tables/table3.csv", f"{RUN}/tables/per_benchmark.csv"]
+        paths += [f"{RUN}/tables/table3.csv", f"{RUN}/tables/per_benchmark.csv", f"{RUN}/tables/table9.csv"]
+        teachers = list(difficulty_teacher_results().values())  # Table 8's teacher results
+        paths += teachers + ([f"{RUN}/tables/table8.csv"] if teachers else [])
     return paths

@@ -75,9 +75,52 @@ rule score_benchmark:
         "avrt eval-score --records {input.records} --predictions {input.predictions} --output {output} > {log} 2>&1"
 
 
+# Difficulty subsets (paper Table 8): a teacher answers one benchmark with its own prompt and modality.
+rule evaluate_teacher:
+    input:
+        records=f"{RUN}/eval/records/{{benchmark}}.jsonl",
+        model=lambda w: model_input(TEACHERS[w.teacher]["model"]),
+    output:
+        f"{RUN}/eval/teachers/{{teacher}}/{{benchmark}}.predictions.jsonl",
+    wildcard_constraints:
+        teacher=r"[a-z0-9_]+",
+        benchmark=r"[^/]+",
+    params:
+        model=lambda w: model_params(TEACHERS[w.teacher]["model"]),
+        teacher=lambda w: shell_json(TEACHERS[w.teacher]),
+        media=shell_json(config["media"]),
+        chunk=EVAL["chunk_size"],
+    log:
+        f"{LOGS}/evaluate_teacher/{{teacher}}/{{benchmark}}.log",
+    conda:
+        "../../envs/inference.yaml"
+    shell:
+        "avrt evaluate --records {input.records} --model {params.model[spec]} --model-name {params.model[name]}"
+        " --teacher {params.teacher} --media-params {params.media} --chunk-size {params.chunk} --out {output} > {log} 2>&1"
+
+
+rule score_teacher:
+    input:
+        records=f"{RUN}/eval/records/{{benchmark}}.jsonl",
+        predictions=f"{RUN}/eval/teachers/{{teacher}}/{{benchmark}}.predictions.jsonl",
+    output:
+        f"{RUN}/eval/teachers/{{teacher}}/{{benchmark}}.result.json",
+    wildcard_constraints:
+        teacher=r"[a-z0-9_]+",
+        benchmark=r"[^/]+",
+    log:
+        f"{LOGS}/score_teacher/{{teacher}}/{{benchmark}}.log",
+    conda:
+        "../../envs/evaluation.yaml"
+    shell:
+        "avrt eval-score --records {input.records} --predictions {input.predictions} --answer-parser teacher"
+        " --output {output} > {log} 2>&1"
+
+
 rule results_tables:
     input:
-        [f"{RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()],
+        results=[f"{RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()],
+        teachers=list(difficulty_teacher_results().values()),
     output:
         table3=report(f"{RUN}/tables/table3.md", caption="../report/table3.rst", category="Results"),
         csv=f"{RUN}/tables/table3.csv",
@@ -85,15 +128,19 @@ rule results_tables:
         png=report(f"{RUN}/tables/table3.png", caption="../report/table3.rst", category="Results"),
         table4=report(f"{RUN}/tables/table4.md", caption="../report/table4.rst", category="Results"),
         per_benchmark=report(f"{RUN}/tables/per_benchmark.csv", caption="../report/per_benchmark.rst", category="Results"),
+        table9=report(f"{RUN}/tables/table9.md", caption="../report/table9.rst", category="Results"),
+        table9_csv=f"{RUN}/tables/table9.csv",
+        **difficulty_table_outputs(),
     params:
         results=" ".join(
             f"{tag}:{bench}:{mask}={RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()
         ),
         base=f"--base {EVAL['base_model']}" if EVAL["base_model"] else "",
+        difficulty=difficulty_table_args(),
         out=lambda w, output: os.path.dirname(output.table3),
     log:
         f"{LOGS}/results_tables.log",
     conda:
         "../../envs/evaluation.yaml"
     shell:
-        "avrt eval-tables --results {params.results} {params.base} --out-dir {params.out} > {log} 2>&1"
+        "avrt eval-tables --results {params.results} {params.base} {params.difficulty} --out-dir {params.out} > {log} 2>&1"

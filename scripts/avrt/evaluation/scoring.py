@@ -27,6 +27,10 @@ error 48.9 + accuracy 50.2 sum to 100. So `ife_rate` = format_error / n and
 `logic_error_rate` = logic_error / n; with no missing media or predictions,
 accuracy + ife_rate + logic_error_rate = 1. (The paper's AVRT row, 0.2 + 43.0 + 56.3 = 99.5,
 does not quite sum; we keep the identity.)
+
+Teacher outputs (the difficulty subsets of Table 8) are scored with `answer_parser="teacher"`:
+the letter is the one `avrt.traces.parsing.parse_teacher_answer` reads ("Answer: (D) ...", as in
+the trace stage); an output it cannot read is a format_error, so it counts as wrong, never guessed.
 """
 
 from __future__ import annotations
@@ -40,8 +44,10 @@ from avrt.answers import ANSWER_BLOCK, is_strict_format, strict_answer_letter
 from avrt.evaluation.open_answers import answers_equal
 from avrt.evaluation.records import BenchmarkRecord
 from avrt.evaluation.registry import OfficialRule, get_benchmark
+from avrt.traces.parsing import parse_teacher_answer
 
 OUTCOMES = ("correct", "format_error", "logic_error", "missing_media", "no_prediction")
+ANSWER_PARSERS = ("strict", "teacher")
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,7 @@ class ItemScore:
     official_prediction: str | None = None
     official_gold: str | None = None  # set where the official rule derives its own gold letter
     categories: dict[str, str] = field(default_factory=dict)
+    parse_status: str | None = None  # the teacher parser's status (answer_parser "teacher" only)
 
     @property
     def correct(self) -> bool:
@@ -91,6 +98,7 @@ class BenchmarkResult:
     official_rule: str
     has_official: bool
     items: list[ItemScore]
+    answer_parser: str = "strict"  # "teacher": outputs read by the teacher answer parser
 
     @property
     def metrics(self) -> dict:
@@ -118,6 +126,7 @@ class BenchmarkResult:
             "benchmark": self.benchmark,
             "official_rule": self.official_rule,
             "has_official": self.has_official,
+            "answer_parser": self.answer_parser,
             "metrics": self.metrics,
             # Items whose gold, as the official rule reads it, is not the record's gold letter.
             "official_gold_differs": sum(i.official_gold not in (None, i.gold) for i in self.items),
@@ -132,7 +141,8 @@ class BenchmarkResult:
         if "items" not in data:
             raise ValueError(f"result for {data.get('benchmark')!r} was written without items")
         items = [ItemScore(**i) for i in data["items"]]
-        return cls(data["benchmark"], data["official_rule"], data["has_official"], items)
+        return cls(data["benchmark"], data["official_rule"], data["has_official"], items,
+                   data.get("answer_parser", "strict"))
 
 
 def strict_open_answer(output: str) -> str | None:
@@ -141,7 +151,8 @@ def strict_open_answer(output: str) -> str | None:
     return blocks[0] if len(blocks) == 1 and blocks[0].strip() else None
 
 
-def _score_item(record: BenchmarkRecord, output: str | None, official: OfficialRule | None) -> ItemScore:
+def _score_item(record: BenchmarkRecord, output: str | None, official: OfficialRule | None,
+                answer_parser: str = "strict") -> ItemScore:
     common = {"id": record.id, "categories": dict(record.categories)}
     gold = record.gold_text if record.is_open_ended else record.gold_letter
     if record.attrition is not None or output is None:
@@ -150,7 +161,12 @@ def _score_item(record: BenchmarkRecord, output: str | None, official: OfficialR
             outcome=outcome, gold=gold, strict_answer=None, think_format=False,
             official_correct=False if official else None, **common,
         )
-    if record.is_open_ended:
+    parse_status = None
+    if answer_parser == "teacher":
+        parsed = parse_teacher_answer(output, record.options)
+        answer, parse_status = (parsed.letter if parsed.ok else None), str(parsed.status)
+        right = answer in record.accepted_letters
+    elif record.is_open_ended:
         answer = strict_open_answer(output)
         right = answer is not None and answers_equal(answer, record.gold_text)
     else:
@@ -166,16 +182,21 @@ def _score_item(record: BenchmarkRecord, output: str | None, official: OfficialR
         official_correct=judgement.correct if judgement else None,
         official_prediction=judgement.prediction if judgement else None,
         official_gold=judgement.gold if judgement else None,
+        parse_status=parse_status,
         **common,
     )
 
 
-def score(records: Sequence[BenchmarkRecord], predictions: Mapping[str, str]) -> BenchmarkResult:
+def score(records: Sequence[BenchmarkRecord], predictions: Mapping[str, str],
+          answer_parser: str = "strict") -> BenchmarkResult:
     """Score one benchmark's records against outputs keyed by record id.
 
     A record without a prediction, or with missing media, is scored as wrong; a prediction for
     an id that is not among the records is an error (the files do not belong together).
+    `answer_parser` "teacher" reads the outputs as teacher answers (multiple choice only).
     """
+    if answer_parser not in ANSWER_PARSERS:
+        raise ValueError(f"answer_parser must be one of {ANSWER_PARSERS}, got {answer_parser!r}")
     if not records:
         raise ValueError("no records to score")
     names = sorted({r.benchmark for r in records})
@@ -188,9 +209,11 @@ def score(records: Sequence[BenchmarkRecord], predictions: Mapping[str, str]) ->
     unknown = sorted(set(predictions) - set(ids))
     if unknown:
         raise ValueError(f"{names[0]}: {len(unknown)} prediction id(s) match no record, e.g. {unknown[:5]}")
+    if answer_parser == "teacher" and any(r.is_open_ended for r in records):
+        raise ValueError(f"{names[0]}: open-ended items cannot be read by the teacher answer parser")
     spec = get_benchmark(names[0])
-    items = [_score_item(r, predictions.get(r.id), spec.official) for r in records]
-    return BenchmarkResult(spec.name, spec.official_rule, spec.official is not None, items)
+    items = [_score_item(r, predictions.get(r.id), spec.official, answer_parser) for r in records]
+    return BenchmarkResult(spec.name, spec.official_rule, spec.official is not None, items, answer_parser)
 
 
 def read_predictions(path: str | Path) -> dict[str, str]:
