@@ -5,7 +5,7 @@ if EVAL["synthetic"]:
 
     rule synthesize_benchmarks:
         output:
-            synthetic_benchmark_files(),
+            list(synthetic_benchmark_files().values()),
         params:
             n_items=EVAL["synthetic"]["items"],
             seed=EVAL["synthetic"]["seed"],
