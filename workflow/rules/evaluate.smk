@@ -9,7 +9,7 @@ if EVAL["synthetic"]:
         params:
             n_items=EVAL["synthetic"]["items"],
             seed=EVAL["synthetic"]["seed"],
-            out=SYNTH_BENCH,
+            out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # <out>/<benchmark>/<file>
         log:
             f"{LOGS}/synthesize_benchmarks.log",
         conda:
