@@ -43,6 +43,14 @@ def prepare_synthetic_shard(out: Path, clips: dict[str, int], seconds: float = 4
     return PreparedShard(manifest, index)
 
 
+def build_student_zoo(out: Path) -> Path:
+    """Tiny random-weight students of both recipes (Qwen2.5-Omni thinker, Qwen2-Audio) under `out`."""
+    from avrt.models.zoo import build_zoo
+
+    build_zoo(out, ["qwen2_5_omni", "qwen2_audio"], seed=0)
+    return out
+
+
 def write_avrt20k(path: Path, rows: list[dict], trace) -> Path:
     """AVRT-20K rows (our export's schema) for shard QA rows, with `trace(row)` as av_reasoning."""
     write_jsonl(path, (

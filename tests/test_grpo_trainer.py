@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from sft_fixtures import prepare_synthetic_shard, student_spec
+from sft_fixtures import build_student_zoo, prepare_synthetic_shard, student_spec
 
 from avrt.models.adapters import get_adapter
 from avrt.models.hf_backend import load_processor
@@ -45,11 +45,7 @@ def shard(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
-    from avrt.models.zoo import build_zoo
-
-    out = tmp_path_factory.mktemp("grpo_zoo")
-    build_zoo(out, ["qwen2_5_omni", "qwen2_audio"], seed=0)
-    return out
+    return build_student_zoo(tmp_path_factory.mktemp("grpo_zoo"))
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
-from sft_fixtures import cpu_sft_config, prepare_synthetic_shard, student_spec, write_avrt20k
+from sft_fixtures import build_student_zoo, cpu_sft_config, prepare_synthetic_shard, student_spec, write_avrt20k
 
 from avrt.answers import is_strict_format, strict_answer_letter
 from avrt.models.adapters import get_adapter
@@ -35,11 +35,7 @@ def shard(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
-    from avrt.models.zoo import build_zoo
-
-    out = tmp_path_factory.mktemp("sft_zoo")
-    build_zoo(out, ["qwen2_5_omni", "qwen2_audio"], seed=0)
-    return out
+    return build_student_zoo(tmp_path_factory.mktemp("sft_zoo"))
 
 
 @pytest.fixture(scope="module")

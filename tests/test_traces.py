@@ -48,6 +48,17 @@ def spec(name: str, family: str, checkpoint, **extra) -> ModelSpec:
                                         "sampling": {"temperature": 0.0, "max_new_tokens": 8}, **extra})
 
 
+class EchoBackend:
+    """Fake: answers "Looks like A. Answer: (A)" without a model, counting the requests."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def generate(self, requests):
+        self.calls += len(requests)
+        return [Completion(r.request_id, 0, "Looks like A.\nAnswer: (A)", 10, 5, "stop", 0) for r in requests]
+
+
 class CountingBackend:
     """Wraps a real backend and counts the requests it answers."""
 
@@ -109,26 +120,18 @@ def test_teacher_resumes_after_a_kill_without_duplicates_or_extra_calls(shard, z
 def test_teacher_discards_rows_of_another_prompt_or_model_fake_backend(shard, tmp_path):
     """Rows made with other settings are never mixed in: a changed spec asks again."""
     shard_path, media = shard
-
-    class EchoBackend:  # fake: answers "Answer: (A)" without a model
-        calls = 0
-
-        def generate(self, requests):
-            EchoBackend.calls += len(requests)
-            return [Completion(r.request_id, 0, "Looks like A.\nAnswer: (A)", 10, 5, "stop", 0) for r in requests]
-
+    echo = EchoBackend()
     out = tmp_path / "v" / "000.jsonl"
     s1 = spec("visual_teacher", "qwen2_5_vl", "/nonexistent/a")
-    run_teacher(TEACHERS["visual"], s1, ["train"], shard_path, media, out, backend=EchoBackend())
-    first = EchoBackend.calls
+    run_teacher(TEACHERS["visual"], s1, ["train"], shard_path, media, out, backend=echo)
+    first = echo.calls
     rows = list(read_jsonl(out))
     assert all(r["answer_letter"] == "A" and r["parse_status"] == "ok" for r in rows)
     assert all(r["correct"] == (r["gold_letter"] == "A") for r in rows)
     s2 = spec("visual_teacher", "qwen2_5_vl", "/nonexistent/b")
-    run_teacher(TEACHERS["visual"], s2, ["train"], shard_path, media, out, backend=EchoBackend())
-    assert EchoBackend.calls == 2 * first
+    run_teacher(TEACHERS["visual"], s2, ["train"], shard_path, media, out, backend=echo)
+    assert echo.calls == 2 * first
     assert {r["checkpoint"] for r in read_jsonl(out)} == {"/nonexistent/b"}
-
 
 
 def test_teacher_asks_again_after_its_checkpoint_or_shard_changes_fake_backend(shard, tmp_path):
@@ -137,33 +140,26 @@ def test_teacher_asks_again_after_its_checkpoint_or_shard_changes_fake_backend(s
     import os
 
     shard_path, media = shard
-
-    class EchoBackend:  # fake: answers "Answer: (A)" without a model
-        calls = 0
-
-        def generate(self, requests):
-            EchoBackend.calls += len(requests)
-            return [Completion(r.request_id, 0, "Answer: (A)", 10, 5, "stop", 0) for r in requests]
-
+    echo = EchoBackend()
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
     (checkpoint / "model.safetensors").write_bytes(b"weights v1")
     s = spec("visual_teacher", "qwen2_5_vl", checkpoint)
     out = tmp_path / "v" / "000.jsonl"
     run = lambda shard_file: run_teacher(TEACHERS["visual"], s, ["train"], shard_file, media, out,  # noqa: E731
-                                         backend=EchoBackend())
+                                         backend=echo)
     run(shard_path)
-    per_run = EchoBackend.calls
+    per_run = echo.calls
     run(shard_path)
-    assert EchoBackend.calls == per_run  # nothing changed: no call
+    assert echo.calls == per_run  # nothing changed: no call
     (checkpoint / "model.safetensors").write_bytes(b"weights v2")
     os.utime(checkpoint / "model.safetensors", ns=(1, 1))  # a new file, whatever the clock's resolution
     run(shard_path)
-    assert EchoBackend.calls == 2 * per_run
+    assert echo.calls == 2 * per_run
     changed = tmp_path / "shard.jsonl"
     changed.write_text(shard_path.read_text().replace('"question": "', '"question": "Now: '))
     run(changed)
-    assert EchoBackend.calls == 3 * per_run
+    assert echo.calls == 3 * per_run
 
 def _teacher_rows(shard_path, teacher, letter_for) -> list[dict]:
     rows = []
