@@ -7,7 +7,6 @@ the Slurm executor (from its log under `.snakemake/slurm_logs/`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 import re
@@ -15,7 +14,7 @@ import subprocess
 from importlib import metadata
 from pathlib import Path
 
-from avrt.io import write_json
+from avrt.io import file_sha256, write_json
 from avrt.prompts import known_prompt_ids, load_prompt
 
 LIBRARIES = ("torch", "torchvision", "transformers", "tokenizers", "accelerate", "trl", "peft", "datasets", "vllm",
@@ -44,20 +43,12 @@ def git_state(repo: Path) -> dict:
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
 
 
-def sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def checksums(paths: list[str | Path]) -> dict[str, dict]:
     out = {}
     for path in map(Path, paths):
         files = sorted(p for p in path.rglob("*") if p.is_file()) if path.is_dir() else [path]
         for f in files:
-            out[str(f)] = {"sha256": sha256(f), "bytes": f.stat().st_size}
+            out[str(f)] = {"sha256": file_sha256(f), "bytes": f.stat().st_size}
     return out
 
 

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from avrt.io import JsonlAppender, read_partial_jsonl, write_jsonl
+from avrt.io import JsonlAppender, file_sha256, read_partial_jsonl, write_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +38,11 @@ def inputs_identity(paths: Iterable[str | Path | None]) -> list:
             continue
         p = Path(path)
         if p.is_file():
-            identity.append([str(path), hashlib.sha256(p.read_bytes()).hexdigest()])
+            identity.append([str(path), file_sha256(p)])
         elif p.is_dir():
             listing = []
             for root, _, files in os.walk(p):
-                for name in sorted(files):
+                for name in files:
                     st = os.stat(os.path.join(root, name))
                     listing.append([os.path.relpath(os.path.join(root, name), p), st.st_size, st.st_mtime_ns])
             identity.append([str(path), sorted(listing)])
