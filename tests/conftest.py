@@ -22,7 +22,7 @@ def repo_root() -> Path:
 @pytest.fixture(scope="session")
 def synthetic_release(tmp_path_factory) -> Path:
     """6 train clips (4 with planted faults) + 2 val clips, 10 s each, real H.264/AAC MP4s."""
-    from avrt.data.synthetic import generate
+    from avrt.demo.synthetic_avqa import generate
 
     out = tmp_path_factory.mktemp("avqa_synthetic")
     generate(out, {"train": 6, "val": 2}, seconds=10.0, width=160, height=120, fps=10, seed=1,

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avrt.data.clip_media import ClipMedia
+from avrt.core.clip_media import ClipMedia
 
 GOLDEN_DIR = Path(__file__).parent / "golden" / "models"
 UPDATE_GOLDEN = os.environ.get("AVRT_UPDATE_GOLDEN") == "1"
@@ -55,7 +55,7 @@ def write_silent_video(path: Path, seconds: float = 10.0, fps: int = 10, width: 
 @pytest.fixture(scope="module")
 def tiny_zoo(tmp_path_factory) -> Path:
     """Every tiny model, built once per test session (later modules reuse the finished build)."""
-    from avrt.models.zoo import build_zoo
+    from avrt.demo.zoo import build_zoo
 
     out = tmp_path_factory.getbasetemp() / "tiny_zoo"
     if not (out / "zoo.json").exists():

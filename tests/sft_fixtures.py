@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from avrt.io import read_jsonl, write_jsonl
+from avrt.core.io import read_jsonl, write_jsonl
 from avrt.models.spec import ModelSpec
-from avrt.training.sft import stage_config
+from avrt.core.config import stage_config
 
 
 @dataclass(frozen=True)
@@ -28,8 +28,9 @@ def prepare_synthetic_shard(out: Path, clips: dict[str, int], seconds: float = 4
                             frame_max_side: int = 64, seed: int = 3) -> PreparedShard:
     """Synthetic release -> ingest -> one shard with prepared media, under `out`."""
     from avrt.data.ingest import ingest
-    from avrt.data.media import MediaParams, prepare_shard
-    from avrt.data.synthetic import generate
+    from avrt.core.media import MediaParams
+    from avrt.data.media import prepare_shard
+    from avrt.demo.synthetic_avqa import generate
 
     release = out / "release"
     generate(release, clips, seconds=seconds, width=96, height=72, fps=8, seed=seed)
@@ -45,7 +46,7 @@ def prepare_synthetic_shard(out: Path, clips: dict[str, int], seconds: float = 4
 
 def build_student_zoo(out: Path) -> Path:
     """Tiny random-weight students of both recipes (Qwen2.5-Omni thinker, Qwen2-Audio) under `out`."""
-    from avrt.models.zoo import build_zoo
+    from avrt.demo.zoo import build_zoo
 
     build_zoo(out, ["qwen2_5_omni", "qwen2_audio"], seed=0)
     return out
@@ -54,9 +55,9 @@ def build_student_zoo(out: Path) -> Path:
 def write_avrt20k(path: Path, rows: list[dict], trace) -> Path:
     """AVRT-20K rows (our export's schema) for shard QA rows, with `trace(row)` as av_reasoning."""
     write_jsonl(path, (
-        {"question": r["question"], "choices": r["choices"], "answer": r["answer_letter"],
+        {"question": r["question"], "choices": r["choices"], "answer": r["gold_letter"],
          "question_relation": r["question_relation"], "question_type": r["question_type"],
-         "av_reasoning": trace(r), "id": r["qa_id"], "video_name": r["video_name"],
+         "av_reasoning": trace(r), "id": r["sample_id"], "video_name": r["video_name"],
          "avqa_split": r["split"], "difficulty": "easy"}
         for r in rows
     ))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from avrt.answers import is_strict_format, strict_answer_letter, think_text
+from avrt.core.answers import is_strict_format, strict_answer_letter, think_text
 
 
 @pytest.mark.parametrize(

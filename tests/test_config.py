@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from avrt.config import ConfigError, deep_merge, load_config, load_schema, load_yaml, validate_config
+from avrt.core.config import ConfigError, deep_merge, load_config, load_schema, load_yaml, validate_config
 
 from conftest import REPO, run_snakemake
 

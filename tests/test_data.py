@@ -11,12 +11,14 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avrt.data.clip_media import load_clip_media, read_media_index
-from avrt.data.ingest import check_annotation, ingest, read_attrition
-from avrt.data.media import MediaParams, load_audio, prepare_shard, sample_frame_indices
+from avrt.core.clip_media import load_clip_media, read_media_index
+from avrt.core.datasets import check_avqa_row as check_annotation
+from avrt.data.ingest import ingest, read_attrition
+from avrt.core.media import MediaParams, load_audio, sample_frame_indices
+from avrt.data.media import prepare_shard
 from avrt.data.shard import assign_shards, shard_ids, shard_manifest
-from avrt.data.synthetic import write_mp4
-from avrt.io import read_jsonl
+from avrt.demo.synthetic_avqa import write_mp4
+from avrt.core.io import read_jsonl
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +63,7 @@ def test_ingest_puts_each_planted_fault_in_attrition_with_its_reason(synthetic_r
     assert summary["dropped_qa"] == {"clip_corrupt": 2, "no_audio_track": 2, "clip_missing": 2}
     row = next(r for r in manifest if r["video_name"] == planted["short"])
     assert row["duration"] == pytest.approx(6.0, abs=0.2) and row["audio_rate"] == 44100
-    assert row["answer_letter"] == "ABCD"[row["answer_index"]]
+    assert row["gold_letter"] == "ABCD"[row["answer_index"]]
 
 
 def test_ingest_drops_malformed_and_duplicate_annotations(synthetic_release, tmp_path):
@@ -70,7 +72,7 @@ def test_ingest_drops_malformed_and_duplicate_annotations(synthetic_release, tmp
     (tmp_path / "val.json").write_text(json.dumps(bad + rows[3:]))
     summary = ingest({"val": tmp_path / "val.json"}, synthetic_release / "videos", tmp_path / "out")
     attrition = read_attrition(tmp_path / "out" / "attrition.tsv")
-    assert [(r["qa_id"], r["reason"]) for r in attrition] == [
+    assert [(r["sample_id"], r["reason"]) for r in attrition] == [
         (str(rows[0]["id"]), "bad_annotation"), (str(rows[1]["id"]), "bad_annotation"), (str(rows[2]["id"]), "duplicate_id")]
     assert "not an index into 4 choices" in attrition[0]["detail"]
     assert summary["usable_qa"]["val"] == len(rows) - 2
@@ -82,7 +84,7 @@ def test_shards_keep_clips_whole_balanced_and_deterministic(ingested, tmp_path):
     sizes = shard_manifest(out / "manifest.jsonl", outputs)
     shards = [list(read_jsonl(p)) for p in outputs]
     manifest = list(read_jsonl(out / "manifest.jsonl"))
-    assert sorted(r["qa_id"] for s in shards for r in s) == sorted(r["qa_id"] for r in manifest)
+    assert sorted(r["sample_id"] for s in shards for r in s) == sorted(r["sample_id"] for r in manifest)
     owner = {}
     for i, shard in enumerate(shards):
         for r in shard:
@@ -215,7 +217,7 @@ def test_clip_that_fails_in_media_is_recorded_not_fatal(ingested, tmp_path):
 
 
 def test_media_from_files_cuts_benchmark_media_like_the_shards(synthetic_release, prepared, tmp_path):
-    from avrt.data.media import media_from_files
+    from avrt.core.media import media_from_files
 
     media_root, params, _ = prepared
     row = next(iter(read_media_index(media_root / "000.jsonl").values()))

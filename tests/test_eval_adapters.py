@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from avrt.data import synthetic
+from avrt.demo import synthetic_avqa as synthetic
 from avrt.evaluation import (
     BENCHMARKS,
     BenchmarkRecord,

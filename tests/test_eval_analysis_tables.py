@@ -12,7 +12,7 @@ import pytest
 from avrt.cli import main as avrt_main
 from avrt.evaluation.analysis_tables import build_table8, build_table9, table8_markdown, table9_markdown
 from avrt.evaluation.scoring import BenchmarkResult, ItemScore
-from avrt.io import write_json
+from avrt.core.io import write_json
 
 IDS = [f"q{i}" for i in range(10)]  # q9's media is missing: no model and no teacher was shown it
 

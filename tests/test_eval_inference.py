@@ -7,17 +7,17 @@ import json
 import numpy as np
 import pytest
 
-from avrt.data.media import MediaParams
+from avrt.core.media import MediaParams
 from avrt.evaluation.inference import run_inference
 from avrt.evaluation.records import write_records
 from avrt.evaluation.registry import load_benchmark
 from avrt.evaluation.scoring import score
-from avrt.evaluation.synthetic import generate
+from avrt.demo.synthetic_benchmarks import generate
 from avrt.evaluation.tables_cli import write_tables
-from avrt.io import read_jsonl, write_json
+from avrt.core.io import read_jsonl, write_json
 from avrt.models.backends import Completion
 from avrt.models.spec import ModelSpec
-from avrt.prompts import load_prompt, render_teacher_prompt
+from avrt.core.prompts import load_prompt, render_teacher_prompt
 
 
 @pytest.fixture(scope="module")

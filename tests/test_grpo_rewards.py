@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from avrt.config import load_config
+from avrt.core.config import load_config
 from avrt.training.rewards import (
     REWARD_FACTORIES,
     accuracy_reward,

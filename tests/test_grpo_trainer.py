@@ -23,7 +23,7 @@ from avrt.training.grpo import (
 from avrt.training.grpo_math import group_advantages, grpo_loss
 from avrt.training.rewards import build_rewards, score_completions
 from avrt.training.rollout import HFRollout, media_token_ids, pad_completions
-from avrt.training.sft import stage_config
+from avrt.core.config import stage_config
 
 STUDENT = stage_config("student", {})
 
@@ -89,26 +89,26 @@ def vowel_share(completions, **_columns) -> list[float]:
 def test_prompts_are_the_train_questions_with_ground_truth_or_teacher_labels(shard, tmp_path):
     rows = shard.qa_rows("train")
     prompts, skipped = read_prompts([shard.manifest])
-    assert [p.example.sample_id for p in prompts] == [str(r["qa_id"]) for r in rows] and not skipped
-    assert all(p.columns == {"answer": r["answer_letter"], "n_options": len(r["choices"])}
+    assert [p.example.sample_id for p in prompts] == [str(r["sample_id"]) for r in rows] and not skipped
+    assert all(p.columns == {"answer": r["gold_letter"], "n_options": len(r["choices"])}
                for p, r in zip(prompts, rows))
 
     # SightSound-R1: the teacher's label per sample_id (several consensus rows per sample may repeat it).
     labels = tmp_path / "consensus.jsonl"
     labelled = rows[:2]
-    labels.write_text("".join(json.dumps({"sample_id": r["qa_id"], "teacher_label": "D", "sample_index": k}) + "\n"
+    labels.write_text("".join(json.dumps({"sample_id": r["sample_id"], "teacher_label": "D", "sample_index": k}) + "\n"
                               for r in labelled for k in range(2)))
     prompts, skipped = read_prompts([shard.manifest], "teacher_label", [labels])
-    assert [p.example.sample_id for p in prompts] == [str(r["qa_id"]) for r in labelled]
+    assert [p.example.sample_id for p in prompts] == [str(r["sample_id"]) for r in labelled]
     assert skipped == {"no_label": len(rows) - 2}
     accuracy = build_rewards({"rewards": ["accuracy"]}, label_column="teacher_label")
     columns = {k: [p.columns[k] for p in prompts] for k in prompts[0].columns}
     scores = score_completions(accuracy, ["<think>x</think><answer>D</answer>"] * 2, **columns)
     assert scores.total == [1.0, 1.0]  # rewarded for the teacher's letter, whatever the ground truth
 
-    labels.write_text(json.dumps({"sample_id": rows[0]["qa_id"], "teacher_label": "A"}) + "\n"
-                      + json.dumps({"sample_id": rows[0]["qa_id"], "teacher_label": "B"}) + "\n")
-    with pytest.raises(ValueError, match=f"sample '{rows[0]['qa_id']}' has labels 'A' and 'B'"):
+    labels.write_text(json.dumps({"sample_id": rows[0]["sample_id"], "teacher_label": "A"}) + "\n"
+                      + json.dumps({"sample_id": rows[0]["sample_id"], "teacher_label": "B"}) + "\n")
+    with pytest.raises(ValueError, match=f"sample '{rows[0]['sample_id']}' has labels 'A' and 'B'"):
         read_prompts([shard.manifest], "teacher_label", [labels])
 
 

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from models_fixtures import check_golden, describe, make_clip
 
-from avrt.config import SCHEMA_PATH
+from avrt.core.config import SCHEMA_PATH
 from avrt.models import chat_templates
 from avrt.models.adapters import ADAPTERS, GenerationRequest, get_adapter
 from avrt.models.spec import ModelSpec

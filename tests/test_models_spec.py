@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avrt.config import ConfigError, load_config
+from avrt.core.config import ConfigError, load_config
 from avrt.models.spec import ModelSpec, SamplingParams, model_spec
 
 

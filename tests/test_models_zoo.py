@@ -12,7 +12,7 @@ from transformers import AutoConfig, AutoProcessor
 from avrt.cli import main
 from avrt.models.adapters import GenerationRequest, get_adapter
 from avrt.models.spec import ModelSpec
-from avrt.models.zoo import FAMILIES, build_zoo
+from avrt.demo.zoo import FAMILIES, build_zoo
 
 
 def tree_digest(root):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avrt.traces.parsing import MergerStatus, check_merger_output, parse_fact_check_verdict
+from avrt.core.parsing import MergerStatus, check_merger_output, parse_fact_check_verdict
 
 MERGED = (
     "<think>The audio has a driving electronic beat and the frames show cars racing at night; "

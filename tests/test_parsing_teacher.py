@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from avrt.traces.parsing import ParseStatus, parse_teacher_answer
+from avrt.core.parsing import ParseStatus, parse_teacher_answer
 
 OPTIONS = [
     "Crime thriller scene", "Documentary narration", "Romantic comedy scene", "Action movie or racing scene",

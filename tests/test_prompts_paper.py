@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from avrt.prompts import PROMPTS_DIR, known_prompt_ids, load_prompt
+from avrt.core.prompts import PROMPTS_DIR, known_prompt_ids, load_prompt
 
 # The paper's text as extracted from arXiv 2604.16617; not part of a user's checkout.
 PAPER_TEXT = Path(os.environ.get("AVRT_PAPER_TEXT", "/work/shared/papers/avrt-arxiv-2604.16617.txt"))

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from avrt.prompts import (
+from avrt.core.prompts import (
     MERGER_FIELDS,
     UnknownPromptError,
     format_choices,

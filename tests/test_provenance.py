@@ -3,7 +3,7 @@
 import hashlib
 import json
 
-from avrt.prompts import load_prompt
+from avrt.core.prompts import load_prompt
 from avrt.provenance import slurm_job_ids, write_run_manifest
 
 

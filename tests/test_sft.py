@@ -9,7 +9,7 @@ import pytest
 import torch
 from sft_fixtures import build_student_zoo, cpu_sft_config, prepare_synthetic_shard, student_spec, write_avrt20k
 
-from avrt.answers import is_strict_format, strict_answer_letter
+from avrt.core.answers import is_strict_format, strict_answer_letter
 from avrt.models.adapters import get_adapter
 from avrt.models.hf_backend import load_processor
 from avrt.training.data import (
@@ -23,7 +23,8 @@ from avrt.training.data import (
     load_examples,
     template_trace,
 )
-from avrt.training.sft import SFTInputs, stage_config, train_sft
+from avrt.core.config import stage_config
+from avrt.training.sft import SFTInputs, train_sft
 
 STUDENT = stage_config("student", {})
 
@@ -60,10 +61,10 @@ def test_template_traces_are_strict_and_carry_the_ground_truth(shard):
     assert len(examples) == len(shard.qa_rows("train")) > 0
     for ex, row in zip(examples, shard.qa_rows("train")):
         assert is_strict_format(ex.completion)
-        assert strict_answer_letter(ex.completion) == row["answer_letter"] == ex.answer
+        assert strict_answer_letter(ex.completion) == row["gold_letter"] == ex.answer
         assert row["choices"][row["answer_index"]] in ex.completion
     assert {ex.sample_id for ex in load_examples("template", [shard.manifest], "val")} == \
-           {str(r["qa_id"]) for r in shard.qa_rows("val")}
+           {str(r["sample_id"]) for r in shard.qa_rows("val")}
 
 
 def test_labels_cover_exactly_the_assistant_trace_and_its_end_of_turn(shard, omni_inputs):
@@ -128,13 +129,13 @@ def test_released_schema_parquet_is_read_as_given(shard, tmp_path):
     import pandas as pd
 
     rows = shard.qa_rows("train")[:3]
-    released = pd.DataFrame([{"id": int(r["qa_id"]), "video_name": r["video_name"], "video_id": 7,
-                              "question": r["question"], "choices": r["choices"], "answer": r["answer_letter"],
+    released = pd.DataFrame([{"id": int(r["sample_id"]), "video_name": r["video_name"], "video_id": 7,
+                              "question": r["question"], "choices": r["choices"], "answer": r["gold_letter"],
                               "question_relation": "Both", "question_type": "Which",
                               "av_reasoning": " <think>t</think><answer>A</answer>\n"} for r in rows])
     released.to_parquet(tmp_path / "af3_kimivl.parquet")
     examples = load_examples("released", [tmp_path / "af3_kimivl.parquet"], "train")
-    assert [e.sample_id for e in examples] == [str(r["qa_id"]) for r in rows]
+    assert [e.sample_id for e in examples] == [str(r["sample_id"]) for r in rows]
     assert all(e.completion == "<think>t</think><answer>A</answer>" and isinstance(e.choices, tuple) for e in examples)
 
 

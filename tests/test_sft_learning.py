@@ -22,9 +22,10 @@ import time
 import pytest
 from sft_fixtures import cpu_sft_config, prepare_synthetic_shard, student_spec, summary_of
 
-from avrt.answers import is_strict_format, strict_answer_letter
+from avrt.core.answers import is_strict_format, strict_answer_letter
 from avrt.training.data import MediaLookup, StudentInputs, load_examples
-from avrt.training.sft import SFTInputs, stage_config, train_sft
+from avrt.core.config import stage_config
+from avrt.training.sft import SFTInputs, train_sft
 
 pytestmark = pytest.mark.integration
 
@@ -35,7 +36,7 @@ STEPS, BATCH = 300, 4
 def learned(tmp_path_factory):
     """Train once; greedy answers to every held-out question, with the figures of the run."""
     from avrt.models.backends import load_model
-    from avrt.models.zoo import build_zoo
+    from avrt.demo.zoo import build_zoo
 
     root = tmp_path_factory.mktemp("sft_learning")
     build_zoo(root / "zoo", ["qwen2_5_omni"], seed=0)

@@ -7,8 +7,9 @@ import json
 import pytest
 
 from avrt.data.ingest import ingest
-from avrt.data.media import MediaParams, prepare_shard
-from avrt.io import read_jsonl, write_jsonl
+from avrt.core.media import MediaParams
+from avrt.data.media import prepare_shard
+from avrt.core.io import read_jsonl, write_jsonl
 from avrt.models.backends import Completion
 from avrt.models.spec import ModelSpec
 from avrt.traces.sightsound import audio_text_variant, consensus, export_sft, run_agfv, select_consensus
@@ -73,7 +74,7 @@ def shard(synthetic_release, tmp_path_factory):
 def consensus_rows(shard_path):
     rows = []
     for qa in read_jsonl(shard_path):
-        for r in traces("BB", qa["qa_id"], gold=qa["answer_letter"]):
+        for r in traces("BB", qa["sample_id"], gold=qa["gold_letter"]):
             rows.append({**r, "video_name": qa["video_name"], "teacher_label": "B"})
     return rows
 
@@ -105,7 +106,7 @@ def test_agfv_verdicts_accept_reject_and_count_unparsed_fake_backend(shard, tmp_
 
 @pytest.mark.integration
 def test_agfv_runs_the_tiny_audio_checker(shard, tmp_path):
-    from avrt.models.zoo import build_zoo
+    from avrt.demo.zoo import build_zoo
 
     shard_path, media = shard
     build_zoo(tmp_path / "zoo", ["qwen2_audio"], seed=0)

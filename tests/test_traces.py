@@ -6,12 +6,14 @@ import json
 import pytest
 
 from avrt.data.ingest import ingest
-from avrt.data.media import MediaParams, prepare_shard
-from avrt.io import read_jsonl, write_jsonl
+from avrt.core.media import MediaParams
+from avrt.data.media import prepare_shard
+from avrt.core.io import read_jsonl, write_jsonl
 from avrt.models.backends import Completion
 from avrt.models.spec import ModelSpec
-from avrt.prompts import load_prompt, render_merger_prompt
-from avrt.traces.filter import avrt20k_row, filter_traces, in_val, read_avrt20k, select
+from avrt.core.prompts import load_prompt, render_merger_prompt
+from avrt.core.datasets import in_val, read_avrt20k
+from avrt.traces.filter import avrt20k_row, filter_traces, select
 from avrt.traces.merge import run_merge
 from avrt.traces.teacher import run_teacher
 
@@ -35,7 +37,7 @@ def shard(synthetic_release, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def zoo(tmp_path_factory):
-    from avrt.models.zoo import build_zoo
+    from avrt.demo.zoo import build_zoo
 
     out = tmp_path_factory.mktemp("zoo")
     build_zoo(out, ["qwen2_5_vl", "qwen2_audio", "text_llm"], seed=0)
@@ -167,22 +169,22 @@ def _teacher_rows(shard_path, teacher, letter_for) -> list[dict]:
         if qa["split"] != "train":
             continue
         letter = letter_for(qa)
-        rows.append({"sample_id": qa["qa_id"], "split": qa["split"], "video_name": qa["video_name"],
+        rows.append({"sample_id": qa["sample_id"], "split": qa["split"], "video_name": qa["video_name"],
                      "teacher": teacher["name"], "modality": teacher["modality"], "sample_index": 0,
                      "raw_output": f"{teacher['name']} sees things.\nAnswer: ({letter})",
                      "response": f"{teacher['name']} sees things.\nAnswer: ({letter})",
                      "reasoning": f"{teacher['name']} sees things.", "answer_letter": letter,
-                     "parse_status": "ok", "gold_letter": qa["answer_letter"],
-                     "correct": letter == qa["answer_letter"], "prompt_sha256": "x"})
+                     "parse_status": "ok", "gold_letter": qa["gold_letter"],
+                     "correct": letter == qa["gold_letter"], "prompt_sha256": "x"})
     return rows
 
 
 def test_merger_sees_question_choices_and_traces_only_fake_backend(shard, tmp_path):
     shard_path, _ = shard
     wrong = lambda qa: "ABCD"[(qa["answer_index"] + 1) % 4]  # noqa: E731
-    write_jsonl(tmp_path / "visual.jsonl", _teacher_rows(shard_path, TEACHERS["visual"], lambda qa: qa["answer_letter"]))
+    write_jsonl(tmp_path / "visual.jsonl", _teacher_rows(shard_path, TEACHERS["visual"], lambda qa: qa["gold_letter"]))
     write_jsonl(tmp_path / "audio.jsonl", _teacher_rows(shard_path, TEACHERS["audio"],
-                                                        lambda qa: qa["answer_letter"] if qa["qa_id"] % 2 else wrong(qa)))
+                                                        lambda qa: qa["gold_letter"] if qa["sample_id"] % 2 else wrong(qa)))
     seen = []
 
     class RecordingBackend:  # fake: records prompts, answers in the strict format
@@ -194,7 +196,7 @@ def test_merger_sees_question_choices_and_traces_only_fake_backend(shard, tmp_pa
     s = spec("merger", "text_llm", "/nonexistent")
     run_merge("merger", s, shard_path, {"audio": tmp_path / "audio.jsonl", "frames": tmp_path / "visual.jsonl"},
               tmp_path / "merged.jsonl", backend=RecordingBackend())
-    qas = {str(q["qa_id"]): q for q in read_jsonl(shard_path)}
+    qas = {str(q["sample_id"]): q for q in read_jsonl(shard_path)}
     prompt = load_prompt("merger")
     assert seen and all(r.media is None and r.modalities == () for r in seen)
     for req in seen:

@@ -24,8 +24,8 @@ def test_lint_is_clean(workflow_dir):
 
 def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):
     """57,335 QA in 64 shards: the DAG is O(shards), built without reading any clip."""
-    from avrt.config import load_yaml
-    from avrt.data.synthetic import write_dry_run_stubs
+    from avrt.core.config import load_yaml
+    from avrt.demo.dry_run import write_dry_run_stubs
 
     overlay = write_dry_run_stubs(tmp_path, load_yaml(workflow_dir / "config/config.yaml"))
     proc = run_snakemake(workflow_dir, "-n", "--configfile", "config/config.yaml", str(overlay))
@@ -42,8 +42,8 @@ def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):
 
 
 def test_sightsound_recipe_trains_on_its_own_traces_and_labels_at_full_scale(workflow_dir, tmp_path):
-    from avrt.config import deep_merge, load_yaml
-    from avrt.data.synthetic import write_dry_run_stubs
+    from avrt.core.config import deep_merge, load_yaml
+    from avrt.demo.dry_run import write_dry_run_stubs
 
     files = ["config/config.yaml", "config/recipes/sightsound-r1.yaml"]
     layered = deep_merge(*(load_yaml(workflow_dir / f) for f in files))
@@ -62,8 +62,8 @@ def test_sightsound_recipe_trains_on_its_own_traces_and_labels_at_full_scale(wor
 
 def test_paper_profile_gives_training_the_configs_gpus_and_nodes(workflow_dir, tmp_path):
     """GPU and node counts come from sft/grpo num_gpus, num_nodes; the profile adds the H100 type."""
-    from avrt.config import load_yaml
-    from avrt.data.synthetic import write_dry_run_stubs
+    from avrt.core.config import load_yaml
+    from avrt.demo.dry_run import write_dry_run_stubs
 
     overlay = write_dry_run_stubs(tmp_path, load_yaml(workflow_dir / "config/config.yaml"))
     env = {"AVRT_SLURM_ACCOUNT": "proj42", "AVRT_CPU_PARTITION": "cpu_q", "AVRT_GPU_PARTITION": "h100_q"}
@@ -105,7 +105,7 @@ def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     assert sft["global_steps"] > 0 and sft["loss_curve"][-1]["loss"] < sft["loss_curve"][0]["loss"]
     assert grpo["global_steps"] == 12 and grpo["prompts"] == 26
     # the demo's SFT is long enough for the tiny student to answer AVQA in the strict format
-    from avrt.answers import is_strict_format
+    from avrt.core.answers import is_strict_format
 
     answers = [json.loads(x)["output"] for x in (run / "eval/sft/avqa_val/both.predictions.jsonl").read_text().splitlines()]
     assert sum(map(is_strict_format, answers)) >= 0.8 * len(answers) == 0.8 * 16

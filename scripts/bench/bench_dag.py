@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from avrt.config import load_yaml
-from avrt.data.synthetic import write_dry_run_stubs
+from avrt.core.config import load_yaml
+from avrt.demo.dry_run import write_dry_run_stubs
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -20,11 +20,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from avrt.data.clip_media import ClipMedia
+from avrt.core.clip_media import ClipMedia
 from avrt.models.adapters import GenerationRequest
 from avrt.models.backends import load_model
 from avrt.models.spec import ModelSpec
-from avrt.models.zoo import build_zoo
+from avrt.demo.zoo import build_zoo
 
 
 def synthetic_requests(count: int) -> list[GenerationRequest]:

@@ -20,8 +20,9 @@ import av
 import numpy as np
 from PIL import Image
 
-from avrt.data.media import MediaParams, decode_frames, prepare_clip, resized_dims, sample_frame_indices
-from avrt.data.synthetic import generate
+from avrt.core.media import MediaParams, decode_frames, resized_dims, sample_frame_indices
+from avrt.data.media import prepare_clip
+from avrt.demo.synthetic_avqa import generate
 
 
 def naive_frames(path: str, params: MediaParams) -> np.ndarray:

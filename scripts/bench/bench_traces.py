@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from avrt.config import load_config
+from avrt.core.config import load_config
 from avrt.models.spec import model_spec
 from avrt.traces.merge import run_merge
 from avrt.traces.teacher import run_teacher

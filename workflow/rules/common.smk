@@ -3,7 +3,7 @@ import json
 import os
 import shlex
 
-from avrt.config import ConfigError, deep_merge, load_yaml, validate_config
+from avrt.core.config import ConfigError, deep_merge, load_yaml, validate_config, write_run_config
 from avrt.data.shard import shard_ids
 
 
@@ -22,6 +22,10 @@ config.update(_validated)
 
 RUN = f"results/{config['run']}"
 LOGS = f"{RUN}/logs"
+# The validated config with every default filled in: the stages read their settings from it
+# (`avrt <command> --config ...`); each rule's params list the keys it reads, so a changed
+# setting re-runs exactly the rules that read it.
+RUN_CONFIG = str(write_run_config(config, f"{RUN}/config.yaml"))
 SHARDS = shard_ids(config["data"]["n_shards"])
 
 
@@ -116,7 +120,7 @@ SYNTH_BENCH = f"{RUN}/synthetic_benchmarks"
 
 def synthetic_benchmark_files():
     """Benchmark name -> the annotation file `avrt eval-synth` writes for it (all of them, always)."""
-    from avrt.evaluation.synthetic import FILES
+    from avrt.demo.synthetic_benchmarks import FILES
 
     return {b: f"{SYNTH_BENCH}/{f}" for b, f in FILES.items()}
 
@@ -127,7 +131,7 @@ def eval_benchmarks():
     if not EVAL["synthetic"]:
         out = dict(EVAL["benchmarks"])
     else:
-        from avrt.evaluation.synthetic import MEDIA_DIRS
+        from avrt.demo.synthetic_benchmarks import MEDIA_DIRS
 
         out = {b: {"annotations": f, "media_dir": f"{SYNTH_BENCH}/{MEDIA_DIRS[b]}"} for b, f in synthetic_benchmark_files().items()}
         if config["data"]["synthetic"] and "val" in config["data"]["synthetic"]["clips"]:

@@ -1,1 +1,0 @@
-"""Data stage: AVQA ingest, sharding, media preparation and the synthetic generator."""

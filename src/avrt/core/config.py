@@ -1,0 +1,195 @@
+"""Load, layer, default-fill and validate pipeline configs against the JSON schema.
+
+The schema (`avrt/core/schema/config.schema.yaml`, package data) is the single source of
+defaults and descriptions; Snakemake rules, the CLI and the tests all validate through `validate_config`.
+"""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+SCHEMA_PATH = Path(__file__).resolve().parent / "schema" / "config.schema.yaml"
+
+
+class ConfigError(ValueError):
+    """A config key is unknown, missing or has a wrong value; the message names the key."""
+
+
+def load_yaml(path: str | Path) -> dict:
+    with open(path) as fh:
+        data = yaml.safe_load(fh) or {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
+    return data
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    """Merge `override` into a copy of `base`; mappings merge, everything else replaces."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def load_schema() -> dict:
+    return load_yaml(SCHEMA_PATH)
+
+
+def _resolve(schema: dict, root: dict) -> dict:
+    ref = schema.get("$ref")
+    if ref:
+        node: Any = root
+        for part in ref.removeprefix("#/").split("/"):
+            node = node[part]
+        return {**node, **{k: v for k, v in schema.items() if k != "$ref"}}
+    return schema
+
+
+def _object_branch(schema: dict, root: dict) -> dict | None:
+    """The schema that describes a mapping value (following $ref and anyOf/oneOf)."""
+    schema = _resolve(schema, root)
+    if "properties" in schema or "additionalProperties" in schema:
+        return schema
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
+        branch = _resolve(branch, root)
+        if branch.get("type") == "object":
+            return branch
+    return None
+
+
+def _fill_defaults(value: Any, schema: dict, root: dict) -> Any:
+    schema = _resolve(schema, root)
+    if isinstance(value, dict):
+        obj = _object_branch(schema, root)
+        if obj is None:
+            return value
+        props = obj.get("properties", {})
+        for key, sub in props.items():
+            sub_r = _resolve(sub, root)
+            if key not in value and "default" in sub_r:
+                value[key] = copy.deepcopy(sub_r["default"])
+            if key in value:
+                value[key] = _fill_defaults(value[key], sub_r, root)
+        extra = obj.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in value.keys() - props.keys():
+                value[key] = _fill_defaults(value[key], extra, root)
+    elif isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [_fill_defaults(v, schema["items"], root) for v in value]
+    return value
+
+
+def _describe(error: jsonschema.ValidationError) -> str:
+    path = ".".join(str(p) for p in error.absolute_path) or "<top level>"
+    if error.validator == "additionalProperties":
+        known = sorted(error.schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known))
+        where = f" under '{path}'" if error.absolute_path else ""
+        hint = f" (known keys: {', '.join(known)})" if known else ""
+        return f"unknown config key{'s' if len(extra) > 1 else ''} {', '.join(repr(e) for e in extra)}{where}{hint}"
+    if error.validator == "required":
+        return f"config key '{path}': {error.message}"
+    return f"config key '{path}': {error.message}"
+
+
+def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
+    """For anyOf (e.g. null-or-object), the error from the branch the value was meant for."""
+    if not error.context:
+        return error
+    meant = [e for e in error.context if e.validator != "type"] or list(error.context)
+    return _leaf(max(meant, key=lambda e: len(e.absolute_path)))
+
+
+def validate_config(config: dict, schema: dict | None = None) -> dict:
+    """Return a default-filled copy of `config`; raise ConfigError naming the offending key."""
+    root = schema or load_schema()
+    filled = _fill_defaults(copy.deepcopy(config), root, root)
+    validator = jsonschema.Draft202012Validator(root)
+    errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
+    if errors:
+        # anyOf failures hide the useful message one level down.
+        messages = [_describe(_leaf(err)) for err in errors]
+        raise ConfigError("invalid config:\n  " + "\n  ".join(dict.fromkeys(messages)))
+    _check_references(filled)
+    return filled
+
+
+def _check_references(config: dict) -> None:
+    """Cross-key checks the JSON schema cannot express."""
+    models = config.get("models", {})
+    refs = [(f"teachers[{i}].model", t["model"]) for i, t in enumerate(config.get("teachers", []))]
+    if config.get("sightsound", {}).get("enabled"):
+        refs.append(("sightsound.checker", config["sightsound"]["checker"]))
+        teacher = config["sightsound"]["teacher"]
+        if teacher not in [t["name"] for t in config.get("teachers", [])]:
+            raise ConfigError(f"config key 'sightsound.teacher': no teacher named '{teacher}' in 'teachers'")
+    elif config.get("teachers"):
+        refs.append(("merger.model", config["merger"]["model"]))
+    refs += [(f"evaluation.models.{tag}.model", m["model"])
+             for tag, m in config.get("evaluation", {}).get("models", {}).items()]
+    names = [t["name"] for t in config.get("teachers", [])]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise ConfigError(f"config key 'teachers': duplicate teacher names {dupes}")
+    for key, name in refs:
+        if name not in models:
+            raise ConfigError(
+                f"config key '{key}': model '{name}' is not defined under 'models' "
+                f"(defined: {', '.join(sorted(models)) or 'none'})"
+            )
+    difficulty = config.get("evaluation", {}).get("difficulty")
+    if difficulty:
+        modality = {t["name"]: t["modality"] for t in config.get("teachers", [])}
+        for name in difficulty["teachers"]:
+            if modality.get(name) not in ("frames", "audio"):
+                raise ConfigError(f"config key 'evaluation.difficulty.teachers': '{name}' is no frames or audio "
+                                  f"teacher in 'teachers' (have: {modality or 'none'})")
+        if "teachers" in config["evaluation"].get("models", {}):
+            raise ConfigError("config key 'evaluation.models': the tag 'teachers' is taken by the difficulty teachers")
+
+
+def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
+    """Layer YAML files left to right (as `snakemake --configfile a b` does) and validate."""
+    merged: dict = {}
+    for path in paths:
+        merged = deep_merge(merged, load_yaml(path))
+    if overrides:
+        merged = deep_merge(merged, overrides)
+    return validate_config(merged)
+
+
+def stage_config(block: str, values: dict) -> dict:
+    """One config block (`sft`, `student`) with the schema's defaults filled in and validated."""
+    schema = load_schema()
+    sub = {"$defs": schema.get("$defs", {}), **schema["properties"][block]}
+    try:
+        return validate_config(dict(values), schema=sub)
+    except ConfigError as err:
+        raise ConfigError(f"config block '{block}': {err}") from None
+
+
+def add_config_argument(parser) -> None:
+    """`--config FILE [FILE ...]`: the run's config, layered left to right and validated."""
+    parser.add_argument("--config", nargs="+", required=True, metavar="YAML", type=Path,
+                        help="config files layered left to right (the workflow passes results/<run>/config.yaml)")
+
+
+def write_run_config(config: dict, path: str | Path) -> Path:
+    """Write a validated config for the stages to read; an identical file is left untouched, so
+    the many processes that parse the workflow (one per Slurm job) never race on its content."""
+    from avrt.core.io import atomic_path
+
+    path = Path(path)
+    text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    if not path.is_file() or path.read_text(encoding="utf-8") != text:
+        with atomic_path(path) as tmp:
+            tmp.write_text(text, encoding="utf-8")
+    return path

@@ -1,0 +1,65 @@
+"""Data sets shared by the stages: the AVQA annotation rule, AVRT-20K files and the val split.
+
+- `check_avqa_row`: the one rule an official AVQA annotation row must meet (ingest and the
+  in-domain benchmark both read AVQA through it);
+- `read_avrt20k`: AVRT-20K rows from our export or the released files (JSONL, JSON list or
+  parquet), validated on read;
+- `in_val`: the stable, shard-order independent val split of a sample id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from avrt.core.rows import Avrt20kRow, read_rows
+
+AVQA_REQUIRED_FIELDS = ("id", "video_name", "question_text", "multi_choice", "answer")
+AVQA_N_OPTIONS = 4  # every AVQA question has four options (the official schema)
+
+
+def check_avqa_row(row: dict) -> str | None:
+    """Why an official AVQA annotation row is malformed, or None when it is usable."""
+    missing = [f for f in AVQA_REQUIRED_FIELDS if f not in row]
+    if missing:
+        return f"missing fields {missing}"
+    choices = row["multi_choice"]
+    if not isinstance(choices, list) or not all(isinstance(c, str) for c in choices):
+        return f"'multi_choice' must be a list of strings, got {choices!r}"
+    if len(choices) != AVQA_N_OPTIONS:
+        return f"'multi_choice' has {len(choices)} options, expected {AVQA_N_OPTIONS}"
+    answer = row["answer"]
+    if isinstance(answer, bool) or not isinstance(answer, int) or not 0 <= answer < len(choices):
+        return f"'answer' must be an option index 0-{len(choices) - 1}, got {answer!r}"
+    if not str(row["question_text"]).strip():
+        return "empty question_text"
+    return None
+
+
+def in_val(sample_id, fraction: float, seed: int) -> bool:
+    """Whether a sample belongs to the val split: a seeded hash of its id, not its position."""
+    digest = hashlib.sha256(f"{seed}/{sample_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64 < fraction
+
+
+def read_avrt20k(path: str | Path) -> list[Avrt20kRow]:
+    """AVRT-20K rows from our export or the released files (JSONL, JSON list or parquet).
+
+    A bad row raises RowError naming the file and its line (JSONL) or row index (JSON, parquet).
+    """
+    path = Path(path)
+    if path.suffix not in (".parquet", ".json"):
+        return read_rows(path, Avrt20kRow)
+    if path.suffix == ".parquet":
+        import pandas as pd
+
+        rows = pd.read_parquet(path).to_dict(orient="records")
+    else:
+        rows = json.loads(path.read_text())
+    out = []
+    for i, row in enumerate(rows):
+        if isinstance(row, dict) and not isinstance(row.get("choices", []), list):
+            row = {**row, "choices": list(row["choices"])}  # parquet gives numpy arrays
+        out.append(Avrt20kRow.from_dict(row, where=f"{path}: row {i}"))
+    return out

@@ -1,0 +1,1 @@
+"""Data stage: AVQA ingest, sharding, media preparation per shard and the data summary."""

@@ -1,0 +1,227 @@
+"""AVQA ingest: one manifest row per usable QA; every unusable QA in the attrition table.
+
+Reads the official annotation JSON of each split (fields: id, video_name, video_id,
+question_text, multi_choice, answer, question_type, question_relation), probes every
+referenced clip once (exists, opens, has a video stream that decodes, has an audio track,
+duration) and writes:
+
+- manifest.jsonl   one row per usable QA, with the clip's probe results;
+- attrition.tsv    one row per dropped QA: sample_id, split, video_name, stage, reason, detail;
+- ingest_summary.json   counts per split and per reason.
+
+Real AVQA loses clips whose YouTube source is gone: those QAs land in attrition as
+`clip_missing`, and the rest proceeds.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from multiprocessing import Pool
+from pathlib import Path
+
+import av
+from tqdm import tqdm
+
+from avrt.core.answers import option_letter
+from avrt.core.datasets import check_avqa_row
+from avrt.core.io import atomic_path, write_json, write_jsonl
+
+log = logging.getLogger(__name__)
+
+ATTRITION_FIELDS = ["sample_id", "split", "video_name", "stage", "reason", "detail"]
+
+
+@dataclass
+class ClipProbe:
+    path: str
+    ok: bool
+    reason: str = ""
+    detail: str = ""
+    duration: float = 0.0
+    width: int = 0
+    height: int = 0
+    fps: float = 0.0
+    num_frames: int = 0
+    audio_rate: int = 0
+    audio_channels: int = 0
+
+
+def probe_clip(path: str, min_duration: float = 0.0) -> ClipProbe:
+    """Check one clip without decoding it all: it exists, opens, decodes a frame, has audio."""
+    p = Path(path)
+    if not p.exists():
+        return ClipProbe(path, False, "clip_missing", "file does not exist")
+    try:
+        with av.open(str(p)) as container:
+            if not container.streams.video:
+                return ClipProbe(path, False, "no_video_stream", "container has no video stream")
+            vstream = container.streams.video[0]
+            next(container.decode(vstream))  # StopIteration or av.FFmpegError when undecodable
+            duration = (
+                float(container.duration / av.time_base)
+                if container.duration
+                else float(vstream.duration * vstream.time_base)
+            )
+            probe = ClipProbe(
+                path,
+                True,
+                duration=round(duration, 4),
+                width=vstream.codec_context.width,
+                height=vstream.codec_context.height,
+                fps=round(float(vstream.average_rate or 0), 4),
+                num_frames=int(vstream.frames or 0),
+            )
+            if not container.streams.audio:
+                probe.ok, probe.reason, probe.detail = False, "no_audio_track", "container has no audio stream"
+                return probe
+            astream = container.streams.audio[0]
+            probe.audio_rate = int(astream.rate or 0)
+            probe.audio_channels = int(astream.channels or 0)
+    except StopIteration:
+        return ClipProbe(path, False, "clip_corrupt", "video stream yields no frame")
+    except (av.FFmpegError, OSError, ValueError) as err:
+        return ClipProbe(path, False, "clip_corrupt", f"{type(err).__name__}: {err}")
+    if probe.duration < min_duration:
+        probe.ok, probe.reason = False, "clip_too_short"
+        probe.detail = f"{probe.duration:.2f} s < {min_duration:.2f} s"
+    return probe
+
+
+def _probe_star(args: tuple[str, float]) -> ClipProbe:
+    return probe_clip(*args)
+
+
+def load_annotations(path: str | Path) -> list[dict]:
+    with open(path) as fh:
+        data = json.load(fh)
+    if not isinstance(data, list):
+        raise ValueError(f"{path}: expected a JSON list of QA objects (official AVQA schema), got {type(data).__name__}")
+    return data
+
+
+def ingest(
+    annotations: dict[str, str | Path],
+    clips_dir: str | Path,
+    out_dir: str | Path,
+    clip_ext: str = ".mp4",
+    min_duration: float = 1.0,
+    workers: int = 1,
+) -> dict:
+    out = Path(out_dir)
+    attrition: list[dict] = []
+    candidates: list[dict] = []
+    seen_ids: set = set()
+    totals = Counter()
+
+    def drop(row: dict, split: str, reason: str, detail: str, stage: str = "annotation") -> None:
+        attrition.append(
+            {"sample_id": row.get("id", ""), "split": split, "video_name": row.get("video_name", ""),
+             "stage": stage, "reason": reason, "detail": detail}
+        )
+
+    for split, path in annotations.items():
+        rows = load_annotations(path)
+        totals[split] = len(rows)
+        for i, row in enumerate(rows):
+            if not isinstance(row, dict):
+                drop({"id": f"{split}[{i}]"}, split, "bad_annotation", f"row {i} is not an object")
+                continue
+            problem = check_avqa_row(row)
+            if problem:
+                drop(row, split, "bad_annotation", problem)
+            elif (split, row["id"]) in seen_ids:
+                drop(row, split, "duplicate_id", f"QA id {row['id']} appears more than once in {split}")
+            else:
+                seen_ids.add((split, row["id"]))
+                candidates.append({**row, "_split": split})
+
+    clips = sorted({r["video_name"] for r in candidates})
+    jobs = [(str(Path(clips_dir) / f"{name}{clip_ext}"), min_duration) for name in clips]
+    log.info("probing %d clips with %d worker(s)", len(jobs), workers)
+    progress = dict(total=len(jobs), desc="probe clips", unit="clip", mininterval=5)
+    if workers > 1 and len(jobs) > 1:
+        with Pool(workers) as pool:
+            probes = list(tqdm(pool.imap(_probe_star, jobs, chunksize=8), **progress))
+    else:
+        probes = [probe_clip(*job) for job in tqdm(jobs, **progress)]
+    by_clip = dict(zip(clips, probes))
+
+    manifest = []
+    for row in candidates:
+        probe = by_clip[row["video_name"]]
+        if not probe.ok:
+            drop(row, row["_split"], probe.reason, probe.detail, stage="clip_check")
+            continue
+        manifest.append(
+            {
+                "sample_id": row["id"],
+                "split": row["_split"],
+                "video_name": row["video_name"],
+                "video_id": row.get("video_id"),
+                "clip_path": probe.path,
+                "question": row["question_text"],
+                "choices": row["multi_choice"],
+                "answer_index": row["answer"],
+                "gold_letter": option_letter(row["answer"]),
+                "question_type": row.get("question_type", ""),
+                "question_relation": row.get("question_relation", ""),
+                "duration": probe.duration,
+                "width": probe.width,
+                "height": probe.height,
+                "fps": probe.fps,
+                "audio_rate": probe.audio_rate,
+                "audio_channels": probe.audio_channels,
+            }
+        )
+    manifest.sort(key=lambda r: (r["split"], r["video_name"], str(r["sample_id"])))
+
+    write_jsonl(out / "manifest.jsonl", manifest)
+    write_attrition(out / "attrition.tsv", attrition)
+    summary = {
+        "annotations": dict(totals),
+        "usable_qa": dict(Counter(r["split"] for r in manifest)),
+        "dropped_qa": dict(Counter(r["reason"] for r in attrition)),
+        "clips": {"referenced": len(clips), "usable": sum(p.ok for p in probes),
+                  "unusable": dict(Counter(p.reason for p in probes if not p.ok))},
+    }
+    write_json(out / "ingest_summary.json", summary)
+    log.info("manifest: %d usable QA; dropped %d (%s)", len(manifest), len(attrition), dict(summary["dropped_qa"]))
+    return summary
+
+
+def write_attrition(path: Path, rows: list[dict]) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=ATTRITION_FIELDS, delimiter="\t")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_attrition(path: str | Path) -> list[dict]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh, delimiter="\t"))
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--annotations", nargs="+", required=True, metavar="SPLIT=PATH",
+                        help="official AVQA annotation JSON per split, e.g. train=train_qa.json")
+    parser.add_argument("--clips-dir", required=True)
+    parser.add_argument("--clip-ext", default=".mp4")
+    parser.add_argument("--out", required=True, help="output directory")
+    parser.add_argument("--min-duration", type=float, default=1.0)
+    parser.add_argument("--workers", type=int, default=1)
+
+
+def run(args) -> int:
+    annotations = {}
+    for item in args.annotations:
+        split, sep, path = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--annotations expects SPLIT=PATH, got {item!r}")
+        annotations[split] = path
+    ingest(annotations, args.clips_dir, args.out, args.clip_ext, args.min_duration, args.workers)
+    return 0
+

@@ -1,0 +1,288 @@
+"""Write a synthetic AVQA release: real H.264/AAC MP4 clips and annotation JSON in the official schema.
+
+Every clip shows two objects at two of four positions (left, right, top, bottom). Each object
+class has a fixed shape and a fixed sound; its colour is drawn per clip. Exactly one of the two
+objects sounds. Both questions need both modalities: the sound tells which class is sounding,
+the picture tells that object's colour or position.
+
+Faults can be planted for tests and the demo: a corrupt file, a clip without an audio track, a
+clip that is annotated but missing, and a clip shorter than the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+AUDIO_RATE = 44100  # like most VGGSound sources, so the pipeline really resamples to 16 kHz
+
+# class -> (shape, sound)
+SOURCES: dict[str, tuple[str, str]] = {
+    "bell": ("circle", "bell"),
+    "drum": ("square", "drum"),
+    "flute": ("triangle", "flute"),
+    "engine": ("bar", "engine"),
+}
+COLORS: dict[str, tuple[int, int, int]] = {
+    "red": (220, 40, 40),
+    "green": (40, 180, 60),
+    "blue": (40, 90, 230),
+    "yellow": (240, 210, 30),
+    "purple": (150, 60, 200),
+    "white": (245, 245, 245),
+}
+POSITIONS = ("left", "right", "top", "bottom")
+
+
+@dataclass(frozen=True)
+class ClipSpec:
+    video_name: str
+    video_id: int
+    objects: tuple[tuple[str, str, str], ...]  # (class, colour, position) per visible object
+    sounding: int  # index into objects
+    seconds: float
+    fault: str | None = None  # corrupt | no_audio | missing | short
+
+
+def _center(position: str, width: int, height: int) -> tuple[int, int]:
+    return {
+        "left": (width // 4, height // 2),
+        "right": (3 * width // 4, height // 2),
+        "top": (width // 2, height // 4),
+        "bottom": (width // 2, 3 * height // 4),
+    }[position]
+
+
+def _shape_mask(shape: str, cx: int, cy: int, r: int, width: int, height: int) -> np.ndarray:
+    yy, xx = np.mgrid[0:height, 0:width]
+    dx, dy = xx - cx, yy - cy
+    if shape == "circle":
+        return dx**2 + dy**2 <= r**2
+    if shape == "square":
+        return (np.abs(dx) <= r) & (np.abs(dy) <= r)
+    if shape == "triangle":
+        return (dy <= r) & (dy >= -r) & (np.abs(dx) <= (dy + r) / 2)
+    if shape == "bar":
+        return (np.abs(dx) <= r) & (np.abs(dy) <= r // 3)
+    raise ValueError(f"unknown shape {shape!r}")
+
+
+def render_frames(spec: ClipSpec, width: int, height: int, fps: int) -> np.ndarray:
+    """(T, H, W, 3) uint8 frames; the sounding object pulses in size so frames differ over time."""
+    n = max(1, int(round(spec.seconds * fps)))
+    base = np.zeros((height, width, 3), np.uint8)
+    base[..., 2] = np.linspace(30, 90, width, dtype=np.uint8)[None, :]
+    r = max(3, min(width, height) // 8)
+    masks = [
+        _shape_mask(SOURCES[cls][0], *_center(pos, width, height), r, width, height)
+        for cls, _, pos in spec.objects
+    ]
+    frames = np.empty((n, height, width, 3), np.uint8)
+    for t in range(n):
+        img = base.copy()
+        for i, ((cls, colour, pos), mask) in enumerate(zip(spec.objects, masks)):
+            if i == spec.sounding:
+                grow = int(r * 0.15 * (1 + np.sin(2 * np.pi * 1.5 * t / fps)))
+                mask = _shape_mask(SOURCES[cls][0], *_center(pos, width, height), r + grow, width, height)
+            img[mask] = COLORS[colour]
+        bar = int((t + 1) / n * width)  # a progress bar: a visible clock for temporal questions
+        img[-3:, :bar] = 255
+        frames[t] = img
+    return frames
+
+
+def render_sound(kind: str, seconds: float, rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Mono float32 waveform of one object class's sound."""
+    t = np.arange(int(seconds * rate)) / rate
+    if kind == "bell":  # decaying 880 Hz strikes twice a second
+        env = np.exp(-6 * (t % 0.5))
+        wave = env * np.sin(2 * np.pi * 880 * t)
+    elif kind == "drum":  # low noise bursts four times a second
+        env = np.exp(-25 * (t % 0.25))
+        wave = env * np.convolve(rng.standard_normal(t.size), np.ones(40) / 40, mode="same") * 4
+    elif kind == "flute":  # steady 523 Hz with vibrato
+        wave = np.sin(2 * np.pi * 523 * t + 3 * np.sin(2 * np.pi * 5 * t))
+    elif kind == "engine":  # 110 Hz hum with harmonics
+        wave = sum(np.sin(2 * np.pi * 110 * k * t) / k for k in (1, 2, 3, 4))
+    else:
+        raise ValueError(f"unknown sound {kind!r}")
+    wave = wave / (np.max(np.abs(wave)) + 1e-9) * 0.5
+    return wave.astype(np.float32)
+
+
+def write_mp4(path: Path, frames: np.ndarray, fps: int, audio: np.ndarray | None, audio_rate: int = AUDIO_RATE) -> None:
+    """Encode frames (H.264) and an optional mono waveform (AAC, stereo) into an MP4."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    with av.open(str(tmp), "w", format="mp4") as container:
+        vstream = container.add_stream("libx264", rate=fps)
+        vstream.width, vstream.height = frames.shape[2], frames.shape[1]
+        vstream.pix_fmt = "yuv420p"
+        vstream.options = {"preset": "ultrafast", "crf": "23"}
+        astream = None
+        if audio is not None:
+            astream = container.add_stream("aac", rate=audio_rate)
+            astream.layout = "stereo"
+        for img in frames:
+            for packet in vstream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                container.mux(packet)
+        for packet in vstream.encode():
+            container.mux(packet)
+        if astream is not None:
+            stereo = np.ascontiguousarray(np.stack([audio, audio]))
+            chunk = 1024
+            for start in range(0, stereo.shape[1], chunk):
+                frame = av.AudioFrame.from_ndarray(
+                    np.ascontiguousarray(stereo[:, start : start + chunk]), format="fltp", layout="stereo"
+                )
+                frame.sample_rate = audio_rate
+                frame.pts = start
+                frame.time_base = Fraction(1, audio_rate)
+                for packet in astream.encode(frame):
+                    container.mux(packet)
+            for packet in astream.encode():
+                container.mux(packet)
+    tmp.replace(path)
+
+
+def plan_clips(split: str, n_clips: int, seconds: float, rng: np.random.Generator, first_id: int) -> list[ClipSpec]:
+    classes = list(SOURCES)
+    specs = []
+    for i in range(n_clips):
+        cls = rng.choice(classes, size=2, replace=False)
+        colours = rng.choice(list(COLORS), size=2, replace=False)
+        positions = rng.choice(POSITIONS, size=2, replace=False)
+        objects = tuple((str(c), str(k), str(p)) for c, k, p in zip(cls, colours, positions))
+        vid = first_id + i
+        specs.append(
+            ClipSpec(
+                video_name=f"SYN{split[:2].upper()}{vid:07d}_000000",
+                video_id=vid,
+                objects=objects,
+                sounding=int(rng.integers(2)),
+                seconds=seconds,
+            )
+        )
+    return specs
+
+
+def questions_for(spec: ClipSpec, rng: np.random.Generator, first_qa_id: int) -> list[dict]:
+    """Two AVQA-schema questions whose answers need both the picture and the sound."""
+    cls, colour, pos = spec.objects[spec.sounding]
+    other_colour = spec.objects[1 - spec.sounding][1]
+    distractors = [c for c in COLORS if c not in (colour, other_colour)]
+    colour_options = [colour, other_colour, *rng.choice(distractors, size=2, replace=False)]
+    rng.shuffle(colour_options)
+    pos_options = list(POSITIONS)
+    rng.shuffle(pos_options)
+    rows = []
+    for k, (qtype, text, options, answer) in enumerate(
+        [
+            ("Which", "What color is the object that is making the sound?", colour_options, colour),
+            ("Come From", "Where does the sound in the video come from?", pos_options, pos),
+        ]
+    ):
+        rows.append(
+            {
+                "id": first_qa_id + k,
+                "video_name": spec.video_name,
+                "video_id": spec.video_id,
+                "question_text": text,
+                "multi_choice": [str(o) for o in options],
+                "answer": [str(o) for o in options].index(answer),
+                "question_relation": "Both",
+                "question_type": qtype,
+            }
+        )
+    return rows
+
+
+def write_clip(spec: ClipSpec, clips_dir: Path, width: int, height: int, fps: int, rng: np.random.Generator) -> None:
+    path = clips_dir / f"{spec.video_name}.mp4"
+    if spec.fault == "missing":
+        return
+    if spec.fault == "corrupt":
+        clips_dir.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"\x00\x00\x00\x18ftypmp42" + rng.bytes(4096))
+        return
+    frames = render_frames(spec, width, height, fps)
+    audio = None
+    if spec.fault != "no_audio":
+        audio = render_sound(SOURCES[spec.objects[spec.sounding][0]][1], spec.seconds, AUDIO_RATE, rng)
+    write_mp4(path, frames, fps, audio)
+
+
+def generate(
+    out_dir: str | Path,
+    clips: dict[str, int],
+    seconds: float = 10.0,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 10,
+    seed: int = 0,
+    faults: dict[str, int] | None = None,
+) -> dict:
+    """Write `<out>/annotations/<split>_qa.json` and `<out>/videos/*.mp4`; return a summary."""
+    out = Path(out_dir)
+    clips_dir = out / "videos"
+    (out / "annotations").mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    faults = {k: v for k, v in (faults or {}).items() if v}
+    summary: dict = {"splits": {}, "faults": {}}
+    next_clip, next_qa = 0, 0
+    for split, n in clips.items():
+        specs = plan_clips(split, n, seconds, rng, next_clip)
+        next_clip += n
+        if split == "train" and faults:  # plant faults on the first train clips, in a fixed order
+            kinds = [k for k in ("corrupt", "no_audio", "missing", "short") for _ in range(faults.get(k, 0))]
+            if len(kinds) > len(specs):
+                raise ValueError(f"{len(kinds)} faults requested but the train split has only {len(specs)} clips")
+            for i, kind in enumerate(kinds):
+                s = specs[i]
+                specs[i] = ClipSpec(s.video_name, s.video_id, s.objects, s.sounding,
+                                    seconds * 0.6 if kind == "short" else s.seconds, kind)
+                summary["faults"].setdefault(kind, []).append(s.video_name)
+        rows = []
+        for spec in specs:
+            rows.extend(questions_for(spec, rng, next_qa))
+            next_qa += 2
+            write_clip(spec, clips_dir, width, height, fps, rng)
+        with open(out / "annotations" / f"{split}_qa.json", "w") as fh:
+            json.dump(rows, fh, indent=1)
+        summary["splits"][split] = {"clips": n, "qa": len(rows)}
+        log.info("synthetic %s: %d clips, %d QA", split, n, len(rows))
+    with open(out / "synthetic_summary.json", "w") as fh:
+        json.dump(summary, fh, indent=2)
+    return summary
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--out", required=True, help="output directory (annotations/, videos/)")
+    parser.add_argument("--clips", default="train=16,val=8", help="clips per split, e.g. train=16,val=8")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--width", type=int, default=320)
+    parser.add_argument("--height", type=int, default=240)
+    parser.add_argument("--fps", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--faults", default="", help="planted faults, e.g. corrupt=1,no_audio=1,missing=1,short=1")
+
+
+def _pairs(text: str) -> dict[str, int]:
+    out = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, value = item.partition("=")
+        out[key] = int(value)
+    return out
+
+
+def run(args) -> int:
+    generate(args.out, _pairs(args.clips), args.seconds, args.width, args.height, args.fps, args.seed, _pairs(args.faults))
+    return 0

@@ -1,0 +1,8 @@
+"""The model layer: every teacher, merger, checker and student is a model answering prompts with media.
+
+- `spec`: `ModelSpec` / `SamplingParams` built from a config's `models:` entries.
+- `adapters`: per-family chat format and media inputs (`ADAPTERS`, `get_adapter`).
+- `media_inputs`: the one place model inputs are cut from a clip (modalities, masks).
+- `backends`: `load_model(spec).generate(requests) -> [Completion]`, on transformers
+  (`hf_backend`) or vLLM (`vllm_backend`, imported only when used).
+"""

@@ -1,0 +1,289 @@
+"""Training data of the student: examples, their clips, and model inputs built as evaluation builds them.
+
+An example is one multiple-choice question about one clip, with the target trace for SFT (GRPO
+uses the same examples without a target). Sources:
+
+- ``avrt20k``: the pipeline's own AVRT-20K export (`results/<run>/avrt20k/{train,val}.jsonl`);
+- ``released``: files in the released AVRT-20K schema (JSONL, JSON or parquet), used as given;
+- ``template``: a DEMO AND TEST SOURCE. Traces are written from the ground truth by a fixed
+  template (`template_trace`) over the AVQA shard manifests (split ``train`` for training, ``val``
+  held out). It exists because the demo's tiny random teachers cannot produce correct traces, and
+  to check that the training code teaches the format; it is not a reproduction of the paper.
+
+Clips are found by ``video_name`` in the media indexes of all shards. An example whose clip has no
+prepared media is counted by reason and left out (`attach_media`), never a crash mid-training.
+
+Model inputs go through the model layer exactly as at evaluation: the student prompt
+(`student_reasoning`), `FamilyAdapter.prepare` (which cuts the media with `build_media_inputs`)
+and the processor call of `FamilyAdapter.hf_processor_kwargs`. For SFT the assistant's trace plus
+its end-of-turn token is tokenised on its own and appended to the processed prompt, and only those
+tokens carry labels: the prompt, its media placeholders and the padding never do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from avrt.core.answers import option_letter
+from avrt.core.clip_media import ClipMedia, load_clip_media, read_media_index
+from avrt.core.io import read_jsonl
+from avrt.models.adapters import FamilyAdapter, GenerationRequest
+from avrt.models.spec import ModelSpec
+from avrt.core.prompts import load_prompt, render_student_prompt
+
+log = logging.getLogger(__name__)
+
+SOURCES = ("avrt20k", "released", "template")
+STUDENT_PROMPT = "student_reasoning"  # the prompt evaluation uses for trained models
+IGNORE_INDEX = -100  # label of every token the loss skips (PyTorch's cross-entropy default)
+# Processor outputs with one entry per token: padded along the sequence and extended over the
+# completion. Every other processor output is a media tensor concatenated along dim 0.
+TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
+# Media features are cast to the model's dtype (as the transformers backend does for generation).
+FEATURE_KEYS = ("pixel_values", "pixel_values_videos", "input_features")
+
+
+@dataclass(frozen=True)
+class TrainingExample:
+    """One question about one clip; `completion` is the SFT target (None for prompt-only use)."""
+
+    sample_id: str
+    video_name: str
+    question: str
+    choices: tuple[str, ...]
+    answer: str  # ground-truth option letter
+    completion: str | None = None
+
+
+# ---- sources --------------------------------------------------------------------------------
+def examples_from_avrt20k(paths: list[str | Path]) -> list[TrainingExample]:
+    """AVRT-20K rows (our export or the released schema) as examples; the trace is `av_reasoning`."""
+    from avrt.core.datasets import read_avrt20k
+
+    examples = []
+    for path in paths:
+        for i, row in enumerate(read_avrt20k(path)):
+            if not row.get("video_name"):
+                raise ValueError(f"{path}: row {i} (id {row.get('id')!r}) has no video_name to find its clip by")
+            examples.append(
+                TrainingExample(
+                    sample_id=str(row.get("id", f"{Path(path).stem}:{i}")),
+                    video_name=str(row["video_name"]),
+                    question=row["question"],
+                    choices=tuple(str(c) for c in row["choices"]),
+                    answer=str(row["answer"]).strip(),
+                    completion=row["av_reasoning"].strip(),
+                )
+            )
+    return examples
+
+
+def template_trace(choices: tuple[str, ...], answer_index: int) -> str:
+    """The demo/test trace: names the correct option's text, then its letter, in the strict format."""
+    return (
+        f"<think>The answer is {choices[answer_index]}.</think>"
+        f"<answer>{option_letter(answer_index)}</answer>"
+    )
+
+
+def examples_from_template(manifests: list[str | Path], split: str) -> list[TrainingExample]:
+    """Shard-manifest QA rows of `split` with template traces built from their ground truth."""
+    examples = []
+    for path in manifests:
+        for row in read_jsonl(path):
+            if row["split"] != split:
+                continue
+            choices = tuple(str(c) for c in row["choices"])
+            examples.append(
+                TrainingExample(
+                    sample_id=str(row["sample_id"]),
+                    video_name=row["video_name"],
+                    question=row["question"],
+                    choices=choices,
+                    answer=row["gold_letter"],
+                    completion=template_trace(choices, int(row["answer_index"])),
+                )
+            )
+    return examples
+
+
+def load_examples(source: str, paths: list[str | Path], split: str) -> list[TrainingExample]:
+    """Examples of one split. avrt20k/released: `paths` are that split's files; template: manifests."""
+    if source not in SOURCES:
+        raise ValueError(f"unknown SFT data source {source!r} (known: {', '.join(SOURCES)})")
+    if source == "template":
+        return examples_from_template(paths, split)
+    return examples_from_avrt20k(paths)
+
+
+def examples_digest(examples: list[TrainingExample]) -> str:
+    """Identity of a training set in order: a changed sample, target or order gives a new digest."""
+    h = hashlib.sha256()
+    for ex in examples:
+        h.update(json.dumps([ex.sample_id, ex.video_name, ex.completion]).encode())
+    return h.hexdigest()[:16]
+
+
+# ---- media ------------------------------------------------------------------------------------
+class MediaLookup:
+    """video_name -> its prepared media, across the media indexes of all shards."""
+
+    def __init__(self, index_paths: list[str | Path]):
+        self.rows: dict[str, tuple[dict, Path]] = {}
+        for path in index_paths:
+            root = Path(path).parent  # media paths in an index are relative to its directory
+            for name, row in read_media_index(path).items():
+                if name not in self.rows or self.rows[name][0].get("status") != "ok":
+                    self.rows[name] = (row, root)
+
+    def missing_reason(self, video_name: str) -> str | None:
+        """None when the clip has prepared media, else why not."""
+        if video_name not in self.rows:
+            return "not_in_media_index"
+        row = self.rows[video_name][0]
+        return None if row.get("status") == "ok" else f"media_{row.get('reason') or 'failed'}"
+
+    def load(self, video_name: str) -> ClipMedia:
+        row, root = self.rows[video_name]
+        return load_clip_media(row, root)
+
+
+def attach_media(examples: list[TrainingExample], media: MediaLookup) -> tuple[list[TrainingExample], Counter]:
+    """Examples whose clip has prepared media, and the count of the others by reason."""
+    kept, skipped = [], Counter()
+    for ex in examples:
+        reason = media.missing_reason(ex.video_name)
+        if reason is None:
+            kept.append(ex)
+        else:
+            skipped[reason] += 1
+    if skipped:
+        log.warning("left out %d of %d examples without prepared media: %s", sum(skipped.values()), len(examples),
+                    dict(skipped))
+    return kept, skipped
+
+
+def clip_modalities(clip: ClipMedia, adapter: FamilyAdapter) -> tuple[str, ...]:
+    """The clip's media the student takes: frames and/or audio (as evaluation chooses them)."""
+    present = [m for m, has in (("frames", clip.frames.shape[0] > 0), ("audio", clip.audio.size > 0)) if has]
+    return tuple(m for m in present if m in adapter.modalities)
+
+
+# ---- model inputs ---------------------------------------------------------------------------
+class StudentInputs:
+    """Renders examples for the student through its family adapter and processor."""
+
+    def __init__(self, spec: ModelSpec, adapter: FamilyAdapter, processor, media: MediaLookup,
+                 prompt_id: str = STUDENT_PROMPT):
+        self.spec, self.adapter, self.processor, self.media = spec, adapter, processor, media
+        self.prompt = load_prompt(prompt_id)
+        self.tokenizer = getattr(processor, "tokenizer", processor)
+        self.chat_template = getattr(processor, "chat_template", None) or self.tokenizer.chat_template
+        end = adapter.end_of_turn or self.tokenizer.eos_token
+        if end is None:
+            raise ValueError(f"model '{spec.name}': no end-of-turn token to close the assistant's trace with")
+        self.end_of_turn = end
+
+    def request(self, example: TrainingExample) -> GenerationRequest:
+        """The request evaluation would send for this example (same prompt, media and modalities)."""
+        clip = self.media.load(example.video_name)
+        text = render_student_prompt(self.prompt, question=example.question, choices=list(example.choices))
+        return GenerationRequest(request_id=example.sample_id, prompt=text, media=clip,
+                                 modalities=clip_modalities(clip, self.adapter))
+
+    def encode_prompt(self, example: TrainingExample) -> tuple[dict, dict]:
+        """Processor outputs of the prompt (a batch of one) and the forward kwargs it needs."""
+        prepared = self.adapter.prepare(self.request(example), self.spec, self.chat_template)
+        encoded = self.processor(**self.adapter.hf_processor_kwargs([prepared]), return_tensors="pt")
+        return dict(encoded), self.adapter.hf_generate_kwargs([prepared])
+
+    def encode_completion(self, completion: str) -> torch.Tensor:
+        """Token ids of the assistant's turn: the trace and the end-of-turn token."""
+        ids = self.tokenizer(completion + self.end_of_turn, add_special_tokens=False)["input_ids"]
+        return torch.tensor(ids, dtype=torch.long)
+
+    def encode_sft(self, example: TrainingExample) -> dict:
+        """One training item: 1-D token tensors with labels on the completion only, media tensors."""
+        if example.completion is None:
+            raise ValueError(f"example {example.sample_id!r} has no target trace")
+        try:
+            prompt, forward_kwargs = self.encode_prompt(example)
+        except ValueError as err:
+            raise ValueError(f"example {example.sample_id!r} (clip {example.video_name!r}): {err}") from None
+        completion = self.encode_completion(example.completion)
+        item: dict = {}
+        for key, value in prompt.items():
+            if key in TOKEN_KEYS:
+                fill = 1 if key == "attention_mask" else 0
+                tail = completion if key == "input_ids" else torch.full_like(completion, fill)
+                item[key] = torch.cat([value[0].to(tail.dtype), tail])
+            else:
+                item[key] = value
+        prompt_len = prompt["input_ids"].shape[1]
+        item["labels"] = torch.cat([torch.full((prompt_len,), IGNORE_INDEX, dtype=torch.long), completion])
+        item["forward_kwargs"] = forward_kwargs
+        return item
+
+
+class SFTDataset(torch.utils.data.Dataset):
+    """Examples encoded lazily (media are read in the data loader's workers)."""
+
+    def __init__(self, examples: list[TrainingExample], inputs: StudentInputs):
+        self.examples, self.inputs = examples, inputs
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> dict:
+        return self.inputs.encode_sft(self.examples[index])
+
+
+class SFTCollator:
+    """Right-pads the token tensors (labels with IGNORE_INDEX) and concatenates the media tensors."""
+
+    def __init__(self, pad_token_id: int, feature_dtype: torch.dtype | None = None):
+        self.pad_token_id = pad_token_id
+        self.feature_dtype = feature_dtype
+
+    def __call__(self, items: list[dict]) -> dict:
+        kwargs = [item["forward_kwargs"] for item in items]
+        if any(k != kwargs[0] for k in kwargs):
+            raise ValueError(f"a batch mixes clips the model reads differently: {kwargs}")
+        length = max(item["input_ids"].shape[0] for item in items)
+        batch: dict = {}
+        for key in items[0]:
+            if key == "forward_kwargs":
+                continue
+            values = [item[key] for item in items]
+            if key in TOKEN_KEYS or key == "labels":
+                fill = {"input_ids": self.pad_token_id, "labels": IGNORE_INDEX}.get(key, 0)
+                batch[key] = torch.stack(
+                    [torch.cat([v, torch.full((length - v.shape[0],), fill, dtype=v.dtype)]) for v in values]
+                )
+            else:
+                batch[key] = concat_padded(values)
+                if key in FEATURE_KEYS and self.feature_dtype is not None:
+                    batch[key] = batch[key].to(self.feature_dtype)
+        batch.update(kwargs[0])
+        return batch
+
+
+def concat_padded(values: list[torch.Tensor]) -> torch.Tensor:
+    """Concatenate along dim 0, zero-padding trailing dims that differ (e.g. audio feature frames)."""
+    if values[0].dim() == 0:
+        return torch.stack(values)
+    shape = [max(v.shape[d] for v in values) for d in range(1, values[0].dim())]
+    padded = []
+    for v in values:
+        pad = []
+        for d in reversed(range(1, v.dim())):
+            pad += [0, shape[d - 1] - v.shape[d]]
+        padded.append(torch.nn.functional.pad(v, pad) if any(pad) else v)
+    return torch.cat(padded)
