@@ -30,6 +30,24 @@ def synthetic_release(tmp_path_factory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def prepared_shard(synthetic_release, tmp_path_factory) -> tuple[Path, Path]:
+    """The synthetic release as the data stage writes it: one shard (train + val) and its media
+    index (frames, 16 kHz audio, silent video), made by ingest and the media stage."""
+    from avrt.core.media import MediaParams
+    from avrt.data.ingest import ingest
+    from avrt.data.media import prepare_shard
+
+    root = tmp_path_factory.mktemp("shard")
+    ann = {s: synthetic_release / "annotations" / f"{s}_qa.json" for s in ("train", "val")}
+    ingest(ann, synthetic_release / "videos", root / "data")
+    shard = root / "data" / "shards" / "000.jsonl"
+    shard.parent.mkdir()
+    shard.write_text((root / "data" / "manifest.jsonl").read_text())
+    prepare_shard(shard, root / "media" / "000.jsonl", MediaParams(frame_max_side=32, silent_video=True))
+    return shard, root / "media" / "000.jsonl"
+
+
 def workflow_env() -> dict:
     env = dict(os.environ)
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"

@@ -201,8 +201,11 @@ def test_records_round_trip_through_jsonl(tmp_path):
     path = tmp_path / "records.jsonl"
     assert write_records(path, records) == len(records)
     assert read_records(path) == records
-    with pytest.raises(ValueError, match="unknown keys \\['colour'\\]"):
+    with pytest.raises(ValueError, match="BenchmarkRecord row: unknown fields \\['colour'\\]"):
         BenchmarkRecord.from_dict({**records[0].to_dict(), "colour": "red"})
+    path.write_text(json.dumps({**records[0].to_dict(), "options": "a b c d"}) + "\n")
+    with pytest.raises(ValueError, match=r"records.jsonl:1: BenchmarkRecord.options: expected a list"):
+        read_records(path)
 
 
 def test_media_check_can_be_skipped(tmp_path):

@@ -52,7 +52,7 @@ def test_requests_carry_the_benchmarks_media_fake_backend(bench, tmp_path, name,
     write_records(tmp_path / "records.jsonl", records)
     backend = RecordingBackend()
     run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
-                  tmp_path / "pred.jsonl", backend=backend)
+                  tmp_path / "pred.jsonl", chunk_size=16, backend=backend)
     assert [r.request_id for r in backend.requests] == [r.id for r in records]
     for req, rec in zip(backend.requests, records):
         assert req.modalities == modalities and req.mask == ()
@@ -71,13 +71,15 @@ def test_masks_blank_the_named_modality_and_decoding_is_greedy_fake_backend(benc
     for mask in ("audio_only", "video_only"):
         backend = RecordingBackend()
         run_inference(tmp_path / "records.jsonl", omni_spec(), "direct", MediaParams(frame_max_side=32), mask,
-                      tmp_path / f"{mask}.jsonl", backend=backend)
+                      tmp_path / f"{mask}.jsonl", chunk_size=16, backend=backend)
         seen[mask] = backend.requests
     assert {r.mask for r in seen["audio_only"]} == {("frames",)}
     assert {r.mask for r in seen["video_only"]} == {("audio",)}
     assert "<think>" not in seen["audio_only"][0].prompt  # the direct prompt asks for the answer only
-    fp = [json.loads(line)["fingerprint"] for line in (tmp_path / "audio_only.jsonl").read_text().splitlines()]
-    assert len(set(fp)) == 1
+    cache = tmp_path / ".progress" / "audio_only.jsonl"  # the model outputs behind the predictions
+    fp = [json.loads(line)["fingerprint"] for line in cache.read_text().splitlines()]
+    assert len(fp) == len(records) and len(set(fp)) == 1
+    assert "fingerprint" not in (tmp_path / "audio_only.jsonl").read_text()
 
 
 @pytest.mark.parametrize("modality", ["frames", "audio"])
@@ -89,7 +91,7 @@ def test_teacher_answers_with_its_prompt_and_only_its_modality_fake_backend(benc
     teacher = {"name": name, "model": "x", "prompt": f"{name}_teacher", "modality": modality}
     backend = RecordingBackend()
     run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
-                  tmp_path / "pred.jsonl", backend=backend, teacher=teacher)
+                  tmp_path / "pred.jsonl", chunk_size=16, backend=backend, teacher=teacher)
     assert [r.request_id for r in backend.requests] == [r.id for r in records]
     for req, rec in zip(backend.requests, records):
         assert req.modalities == (modality,)  # the omni family could take both; the teacher gets its own
@@ -100,7 +102,7 @@ def test_teacher_answers_with_its_prompt_and_only_its_modality_fake_backend(benc
     assert {r["prompt_id"] for r in rows} == {f"{name}_teacher"}
     student = RecordingBackend()  # a student run into the same file does not reuse the teacher's rows
     run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
-                  tmp_path / "pred.jsonl", backend=student)
+                  tmp_path / "pred.jsonl", chunk_size=16, backend=student)
     assert len(student.requests) == len(records)
 
 
@@ -111,12 +113,12 @@ def test_teachers_without_frames_or_audio_are_refused(bench, tmp_path):
     silent = {"name": "s", "model": "x", "prompt": "sightsound_teacher", "modality": "silent_video"}
     with pytest.raises(ValueError, match="frames or audio teachers"):
         run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(), "both",
-                      tmp_path / "pred.jsonl", backend=RecordingBackend(), teacher=silent)
+                      tmp_path / "pred.jsonl", chunk_size=16, backend=RecordingBackend(), teacher=silent)
     audio_only_family = ModelSpec.from_config("t", {"family": "qwen2_audio", "checkpoint": "/nonexistent"})
     visual = {"name": "visual", "model": "x", "prompt": "visual_teacher", "modality": "frames"}
     with pytest.raises(ValueError, match="cannot take frames"):
         run_inference(tmp_path / "records.jsonl", audio_only_family, "reasoning", MediaParams(), "both",
-                      tmp_path / "pred.jsonl", backend=RecordingBackend(), teacher=visual)
+                      tmp_path / "pred.jsonl", chunk_size=16, backend=RecordingBackend(), teacher=visual)
 
 
 def test_missing_media_items_are_not_asked_but_stay_in_the_denominator_fake_backend(bench, tmp_path):
@@ -131,7 +133,7 @@ def test_missing_media_items_are_not_asked_but_stay_in_the_denominator_fake_back
     write_records(tmp_path / "records.jsonl", records)
     backend = RecordingBackend()
     run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(), "both",
-                  tmp_path / "pred.jsonl", backend=backend)
+                  tmp_path / "pred.jsonl", chunk_size=16, backend=backend)
     assert len(backend.requests) == len(records) - 1
     preds = {r["id"]: r["output"] for r in read_jsonl(tmp_path / "pred.jsonl")}
     result = score(records, preds)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import pytest
 
-from avrt.data.ingest import ingest
-from avrt.core.media import MediaParams
-from avrt.data.media import prepare_shard
-from avrt.core.io import read_jsonl, write_jsonl
-from avrt.models.backends import Completion
-from avrt.models.spec import ModelSpec
-from avrt.core.prompts import load_prompt, render_merger_prompt
 from avrt.core.datasets import in_val, read_avrt20k
+from avrt.core.generation import ModelOutput
+from avrt.core.io import read_jsonl
+from avrt.core.prompts import load_prompt, render_merger_prompt
+from avrt.core.rows import ClipRef, ManifestRow, MediaRow, MergedTrace, RowError, read_rows, write_rows
+from avrt.models.backends import Completion
+from fake_backends import CountingBackend, ScriptedBackend, echo_backend
+from avrt.models.spec import ModelSpec
 from avrt.traces.filter import avrt20k_row, filter_traces, select
-from avrt.traces.merge import run_merge
-from avrt.traces.teacher import run_teacher
+from avrt.traces.merge import merged_row, run_merge
+from avrt.traces.teacher import run_teacher, trace_row
 
 TEACHERS = {
     "visual": {"name": "visual", "model": "visual_teacher", "prompt": "visual_teacher", "modality": "frames"},
@@ -23,16 +23,9 @@ TEACHERS = {
 }
 
 
-@pytest.fixture(scope="module")
-def shard(synthetic_release, tmp_path_factory):
-    """The synthetic release ingested as one shard with prepared media (train + val)."""
-    root = tmp_path_factory.mktemp("traces")
-    ann = {s: synthetic_release / "annotations" / f"{s}_qa.json" for s in ("train", "val")}
-    ingest(ann, synthetic_release / "videos", root / "data")
-    shard_path = root / "data" / "000.jsonl"
-    shard_path.write_text((root / "data" / "manifest.jsonl").read_text())
-    prepare_shard(shard_path, root / "media" / "000.jsonl", MediaParams(frame_max_side=64))
-    return shard_path, root / "media" / "000.jsonl"
+@pytest.fixture
+def shard(prepared_shard):
+    return prepared_shard
 
 
 @pytest.fixture(scope="module")
@@ -48,28 +41,6 @@ def spec(name: str, family: str, checkpoint, **extra) -> ModelSpec:
     return ModelSpec.from_config(name, {"family": family, "checkpoint": str(checkpoint), "backend": "hf",
                                         "dtype": "float32", "batch_size": 4,
                                         "sampling": {"temperature": 0.0, "max_new_tokens": 8}, **extra})
-
-
-class EchoBackend:
-    """Fake: answers "Looks like A. Answer: (A)" without a model, counting the requests."""
-
-    def __init__(self):
-        self.calls = 0
-
-    def generate(self, requests):
-        self.calls += len(requests)
-        return [Completion(r.request_id, 0, "Looks like A.\nAnswer: (A)", 10, 5, "stop", 0) for r in requests]
-
-
-class CountingBackend:
-    """Wraps a real backend and counts the requests it answers."""
-
-    def __init__(self, inner):
-        self.inner, self.requests = inner, []
-
-    def generate(self, requests):
-        self.requests.extend(requests)
-        return self.inner.generate(requests) if self.inner else []
 
 
 @pytest.mark.integration
@@ -107,7 +78,7 @@ def test_teacher_resumes_after_a_kill_without_duplicates_or_extra_calls(shard, z
     counting = CountingBackend(load_model(s))
     stats = run_teacher(TEACHERS["audio"], s, ["train"], shard_path, media, out, chunk_size=2, backend=counting)
     assert len(counting.requests) == len(lines) - 2  # only the missing rows were asked for
-    assert stats["new_rows"] == len(lines) - 2
+    assert stats["new_outputs"] == len(lines) - 2
     assert [json.loads(x)["sample_id"] for x in out.read_text().splitlines()] == \
            [json.loads(x)["sample_id"] for x in complete.splitlines()]
     strip = lambda text: [{k: v for k, v in json.loads(x).items() if k != "seconds"} for x in text.splitlines()]  # noqa: E731
@@ -116,22 +87,22 @@ def test_teacher_resumes_after_a_kill_without_duplicates_or_extra_calls(shard, z
     # a finished shard re-run never loads the model
     monkeypatch.setattr("avrt.models.backends.load_model", lambda spec: pytest.fail("model loaded"))
     again = run_teacher(TEACHERS["audio"], s, ["train"], shard_path, media, out, chunk_size=2)
-    assert again["model_calls"] == 0 and again["new_rows"] == 0
+    assert again["model_calls"] == 0 and again["new_outputs"] == 0
 
 
 def test_teacher_discards_rows_of_another_prompt_or_model_fake_backend(shard, tmp_path):
     """Rows made with other settings are never mixed in: a changed spec asks again."""
     shard_path, media = shard
-    echo = EchoBackend()
+    echo = echo_backend()
     out = tmp_path / "v" / "000.jsonl"
     s1 = spec("visual_teacher", "qwen2_5_vl", "/nonexistent/a")
-    run_teacher(TEACHERS["visual"], s1, ["train"], shard_path, media, out, backend=echo)
+    run_teacher(TEACHERS["visual"], s1, ["train"], shard_path, media, out, chunk_size=64, backend=echo)
     first = echo.calls
     rows = list(read_jsonl(out))
     assert all(r["answer_letter"] == "A" and r["parse_status"] == "ok" for r in rows)
     assert all(r["correct"] == (r["gold_letter"] == "A") for r in rows)
     s2 = spec("visual_teacher", "qwen2_5_vl", "/nonexistent/b")
-    run_teacher(TEACHERS["visual"], s2, ["train"], shard_path, media, out, backend=echo)
+    run_teacher(TEACHERS["visual"], s2, ["train"], shard_path, media, out, chunk_size=64, backend=echo)
     assert echo.calls == 2 * first
     assert {r["checkpoint"] for r in read_jsonl(out)} == {"/nonexistent/b"}
 
@@ -142,14 +113,14 @@ def test_teacher_asks_again_after_its_checkpoint_or_shard_changes_fake_backend(s
     import os
 
     shard_path, media = shard
-    echo = EchoBackend()
+    echo = echo_backend()
     checkpoint = tmp_path / "ckpt"
     checkpoint.mkdir()
     (checkpoint / "model.safetensors").write_bytes(b"weights v1")
     s = spec("visual_teacher", "qwen2_5_vl", checkpoint)
     out = tmp_path / "v" / "000.jsonl"
     run = lambda shard_file: run_teacher(TEACHERS["visual"], s, ["train"], shard_file, media, out,  # noqa: E731
-                                         backend=echo)
+                                         chunk_size=64, backend=echo)
     run(shard_path)
     per_run = echo.calls
     run(shard_path)
@@ -163,28 +134,21 @@ def test_teacher_asks_again_after_its_checkpoint_or_shard_changes_fake_backend(s
     run(changed)
     assert echo.calls == 3 * per_run
 
-def _teacher_rows(shard_path, teacher, letter_for) -> list[dict]:
-    rows = []
-    for qa in read_jsonl(shard_path):
-        if qa["split"] != "train":
-            continue
-        letter = letter_for(qa)
-        rows.append({"sample_id": qa["sample_id"], "split": qa["split"], "video_name": qa["video_name"],
-                     "teacher": teacher["name"], "modality": teacher["modality"], "sample_index": 0,
-                     "raw_output": f"{teacher['name']} sees things.\nAnswer: ({letter})",
-                     "response": f"{teacher['name']} sees things.\nAnswer: ({letter})",
-                     "reasoning": f"{teacher['name']} sees things.", "answer_letter": letter,
-                     "parse_status": "ok", "gold_letter": qa["gold_letter"],
-                     "correct": letter == qa["gold_letter"], "prompt_sha256": "x"})
-    return rows
+def _teacher_traces(shard_path, media, teacher, letter_for, out):
+    """The teacher stage's own rows, with a scripted backend answering `letter_for(qa)` per question."""
+    qas = {qa["sample_id"]: qa for qa in read_jsonl(shard_path)}
+    answer = lambda sid, i: f"{teacher['name']} sees things.\nAnswer: ({letter_for(qas[sid])})"  # noqa: E731
+    run_teacher(teacher, spec(teacher["model"], "qwen2_5_vl", "/nonexistent"), ["train"], shard_path, media, out,
+                chunk_size=64, backend=ScriptedBackend(answer))
+    return out
 
 
 def test_merger_sees_question_choices_and_traces_only_fake_backend(shard, tmp_path):
-    shard_path, _ = shard
+    shard_path, media = shard
     wrong = lambda qa: "ABCD"[(qa["answer_index"] + 1) % 4]  # noqa: E731
-    write_jsonl(tmp_path / "visual.jsonl", _teacher_rows(shard_path, TEACHERS["visual"], lambda qa: qa["gold_letter"]))
-    write_jsonl(tmp_path / "audio.jsonl", _teacher_rows(shard_path, TEACHERS["audio"],
-                                                        lambda qa: qa["gold_letter"] if qa["sample_id"] % 2 else wrong(qa)))
+    visual = _teacher_traces(shard_path, media, TEACHERS["visual"], lambda qa: qa["gold_letter"], tmp_path / "visual.jsonl")
+    audio = _teacher_traces(shard_path, media, TEACHERS["audio"],
+                            lambda qa: qa["gold_letter"] if int(qa["sample_id"]) % 2 else wrong(qa), tmp_path / "audio.jsonl")
     seen = []
 
     class RecordingBackend:  # fake: records prompts, answers in the strict format
@@ -194,36 +158,53 @@ def test_merger_sees_question_choices_and_traces_only_fake_backend(shard, tmp_pa
                     for r in requests]
 
     s = spec("merger", "text_llm", "/nonexistent")
-    run_merge("merger", s, shard_path, {"audio": tmp_path / "audio.jsonl", "frames": tmp_path / "visual.jsonl"},
-              tmp_path / "merged.jsonl", backend=RecordingBackend())
-    qas = {str(q["sample_id"]): q for q in read_jsonl(shard_path)}
+    run_merge("merger", s, {"audio": audio, "frames": visual}, tmp_path / "merged.jsonl", "response", chunk_size=64,
+              backend=RecordingBackend())
+    qas = {q["sample_id"]: q for q in read_jsonl(shard_path)}
     prompt = load_prompt("merger")
-    assert seen and all(r.media is None and r.modalities == () for r in seen)
+    assert len(seen) == sum(q["split"] == "train" for q in qas.values())
+    assert all(r.media is None and r.modalities == () for r in seen)
     for req in seen:
         qa = qas[req.request_id]
         # exactly the rendering of question, choices and both traces: nothing else reaches the merger
         assert req.prompt == render_merger_prompt(
             prompt, question=qa["question"], choices=qa["choices"],
-            audio_reasoning=next(r for r in read_jsonl(tmp_path / "audio.jsonl") if str(r["sample_id"]) == req.request_id)["response"],
-            vision_reasoning=next(r for r in read_jsonl(tmp_path / "visual.jsonl") if str(r["sample_id"]) == req.request_id)["response"])
-    merged = list(read_jsonl(tmp_path / "merged.jsonl"))
-    assert {r["merge_status"] for r in merged} == {"ok"}
+            audio_reasoning=next(r for r in read_jsonl(audio) if r["sample_id"] == req.request_id)["response"],
+            vision_reasoning=next(r for r in read_jsonl(visual) if r["sample_id"] == req.request_id)["response"])
+    merged = read_rows(tmp_path / "merged.jsonl", MergedTrace)
+    assert {r.merge_status for r in merged} == {"ok"}
     for row in merged:
-        assert row["merger_correct"] == (row["gold_letter"] == "B")
-        assert row["teachers"]["visual"]["correct"] is True
-        assert row["teachers_correct"] == 1 + row["teachers"]["audio"]["correct"]
-        assert row["difficulty"] == {2: "easy", 1: "medium"}[row["teachers_correct"]]
-        assert row["teachers"]["audio"]["ref"] == f"traces/audio#sample_id={row['sample_id']}&sample_index=0"
+        qa = qas[row.sample_id]
+        assert (row.question, list(row.choices), row.gold_letter) == (qa["question"], qa["choices"], qa["gold_letter"])
+        assert row.clip.media.video_name == qa["video_name"] and row.clip.media.ok
+        assert row.merger_correct == (row.gold_letter == "B")
+        assert row.teachers["visual"].correct is True
+        assert row.teachers_correct == 1 + row.teachers["audio"].correct
+        assert row.difficulty == {2: "easy", 1: "medium"}[row.teachers_correct]
+        assert row.teachers["audio"].ref == f"traces/audio#sample_id={row.sample_id}&sample_index=0"
 
 
-def merged(sample_id, teachers_correct: int, merger_correct: bool, status: str = "ok") -> dict:
-    names = ["visual", "audio"]
-    return {"sample_id": sample_id, "split": "train", "video_name": f"v{sample_id}", "question": "q?",
-            "choices": ["a", "b", "c", "d"], "gold_letter": "A", "question_type": "Which", "question_relation": "Both",
-            "merged_output": f"<think>t{sample_id}</think><answer>{'A' if merger_correct else 'B'}</answer>",
-            "merge_status": status, "answer_letter": "A" if merger_correct else "B", "merger_correct": merger_correct,
-            "teachers": {n: {"correct": i < teachers_correct, "answer_letter": "A"} for i, n in enumerate(names)},
-            "teachers_correct": teachers_correct, "difficulty": {2: "easy", 1: "medium", 0: "hard"}[teachers_correct]}
+def _output(text: str) -> ModelOutput:
+    return ModelOutput(request_id="x", sample_index=0, text=text, prompt_tokens=10, completion_tokens=5,
+                       finish_reason="stop", seed=0, seconds=0.1)
+
+
+def merged(sample_id, teachers_correct: int, merger_correct: bool, status: str = "ok") -> MergedTrace:
+    """A merged row made by the stages' own row builders: the visual teacher right when
+    teachers_correct >= 1, the audio teacher when it is 2; the merger answers A (gold) or B."""
+    i = str(sample_id)
+    qa = ManifestRow(sample_id=i, split="train", video_name=f"v{i}", video_id=None, clip_path=f"v{i}.mp4",
+                     question="q?", choices=("a", "b", "c", "d"), answer_index=0, gold_letter="A",
+                     question_type="Which", question_relation="Both", duration=10.0, width=320, height=240, fps=10.0,
+                     audio_rate=16000, audio_channels=1)
+    clip = ClipRef(root="media", media=MediaRow(video_name=f"v{i}", clip_path=f"v{i}.mp4", params="p", status="ok"))
+    s = spec("m", "text_llm", "/nonexistent")
+    traces = {TEACHERS[name]["modality"]: trace_row(qa, clip, _output(f"Answer: ({'A' if rank < teachers_correct else 'B'})"),
+                                                    TEACHERS[name], s, load_prompt(TEACHERS[name]["prompt"]))
+              for rank, name in enumerate(("visual", "audio"))}
+    letter = "A" if merger_correct else "B"
+    text = f"<think>t{i}</think><answer>{letter}</answer>" if status == "ok" else f"The answer is {letter}."
+    return merged_row(traces, _output(text), s, load_prompt("merger"))
 
 
 ROWS = ([merged(i, 2, True) for i in range(10)] + [merged(10, 2, False)] + [merged(i, 1, True) for i in range(11, 16)]
@@ -245,21 +226,24 @@ def test_filter_modes_keep_what_they_promise(mode, match, drop, kept):
     rows, counts = select(ROWS, mode, match, drop, seed=0)
     assert counts["kept"] == len(rows) == kept
     assert counts["format_ok"] == 20 and counts["merged"] == 21
-    assert all(r["merge_status"] == "ok" for r in rows)
+    assert all(r.merge_status == "ok" for r in rows)
     if drop:
-        assert all(r["merger_correct"] for r in rows)
+        assert all(r.merger_correct for r in rows)
 
 
 def test_filter_writes_avrt20k_splits_counts_and_difficulty(tmp_path):
-    write_jsonl(tmp_path / "m.jsonl", ROWS)
+    assert ROWS[-1].merge_status == "invalid_format"
+    write_rows(tmp_path / "m.jsonl", ROWS)
     out = {k: tmp_path / f"{k}.jsonl" for k in ("train", "val", "difficulty")}
     counts = filter_traces([tmp_path / "m.jsonl"], "both_correct", False, True, 0.3, 7,
                            out["train"], out["val"], tmp_path / "counts.tsv", out["difficulty"])
     train, val = read_avrt20k(out["train"]), read_avrt20k(out["val"])
     assert len(train) + len(val) == counts["kept"] == 10 and counts["train"] == len(train)
-    assert {r["id"] for r in val} == {i for i in range(10) if in_val(i, 0.3, 7)}
-    assert set(train[0]) >= {"question", "choices", "answer", "question_relation", "question_type", "av_reasoning"}
-    assert train[0]["av_reasoning"].startswith("<think>") and train[0]["answer"] == "A"
+    assert {r.sample_id for r in val} == {str(i) for i in range(10) if in_val(str(i), 0.3, 7)}
+    assert list(train[0].to_dict())[:6] == ["question", "choices", "answer", "question_relation", "question_type",
+                                            "av_reasoning"]
+    assert train[0].av_reasoning.startswith("<think>") and train[0].answer == "A"
+    assert train[0].clip == ROWS[int(train[0].sample_id)].clip  # training finds the clip without a search
     assert [r["difficulty"] for r in read_jsonl(out["difficulty"])].count("hard") == 4
     table = dict(line.split("\t") for line in (tmp_path / "counts.tsv").read_text().splitlines()[1:])
     assert table["mode"] == "both_correct" and table["teacher/audio/correct"] == "12"
@@ -271,28 +255,34 @@ def test_avrt20k_export_round_trips_through_datasets(tmp_path):
 
     from avrt.traces.export import export_hf
 
-    write_jsonl(tmp_path / "train.jsonl", [avrt20k_row(r) for r in ROWS[:6]])
-    write_jsonl(tmp_path / "val.jsonl", [avrt20k_row(r) for r in ROWS[6:8]])
+    write_rows(tmp_path / "train.jsonl", [avrt20k_row(r) for r in ROWS[:6]])
+    write_rows(tmp_path / "val.jsonl", [avrt20k_row(r) for r in ROWS[6:8]])
     export_hf(tmp_path / "train.jsonl", tmp_path / "val.jsonl", tmp_path / "hf")
     dd = load_from_disk(str(tmp_path / "hf"))
     assert dd["train"].num_rows == 6 and dd["val"].num_rows == 2
     assert dd["train"][0]["choices"] == ["a", "b", "c", "d"] and dd["train"][0]["answer"] == "A"
+    assert "clip" not in dd["train"].column_names and dd["train"][0]["sample_id"] == "0"
 
 
 def test_released_avrt20k_missing_fields_named(tmp_path):
     (tmp_path / "bad.json").write_text(json.dumps([{"question": "q", "choices": ["a"], "answer": "A"}]))
-    with pytest.raises(ValueError, match=r"row 0 lacks AVRT-20K fields \['question_relation', 'question_type', 'av_reasoning'\]"):
+    with pytest.raises(RowError, match=r"bad.json: row 0: Avrt20kRow row: missing fields "
+                                       r"\['av_reasoning', 'question_relation', 'question_type'\]"):
         read_avrt20k(tmp_path / "bad.json")
+    (tmp_path / "bad.jsonl").write_text(json.dumps({**avrt20k_row(ROWS[0]).to_dict(), "answer": 1}) + "\n")
+    with pytest.raises(RowError, match=r"bad.jsonl:1: Avrt20kRow.answer: expected str, got 1"):
+        read_avrt20k(tmp_path / "bad.jsonl")
 
 
 def test_trace_stats_count_tokens_and_distributions(zoo, tmp_path):
     from avrt.traces.stats import dataset_stats
 
     rows = [avrt20k_row(r) for r in ROWS[:10]]
-    write_jsonl(tmp_path / "train.jsonl", rows[:8])
-    write_jsonl(tmp_path / "val.jsonl", rows[8:])
-    write_jsonl(tmp_path / "manifest.jsonl", [{"video_name": r["video_name"], "duration": 10.0, "width": 1280,
-                                               "height": 720 if i % 4 else 360} for i, r in enumerate(rows)])
+    write_rows(tmp_path / "train.jsonl", rows[:8])
+    write_rows(tmp_path / "val.jsonl", rows[8:])
+    (tmp_path / "manifest.jsonl").write_text("".join(
+        json.dumps({"video_name": r.video_name, "duration": 10.0, "width": 1280, "height": 720 if i % 4 else 360}) + "\n"
+        for i, r in enumerate(rows)))
     stats = dataset_stats(tmp_path / "train.jsonl", tmp_path / "val.jsonl", tmp_path / "manifest.jsonl",
                           str(zoo / "text_llm"), tmp_path / "stats.json", tmp_path / "stats.png")
     train = stats["splits"]["train"]

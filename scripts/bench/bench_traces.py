@@ -35,20 +35,23 @@ def main() -> None:
         for teacher in config["teachers"]:
             out = Path(tmp) / teacher["name"] / f"{shard}.jsonl"
             spec = model_spec(config, teacher["model"])
-            first = run_teacher(teacher, spec, config["traces"]["splits"], shard_path, media, out)
+            chunk = config["traces"]["chunk_size"]
+            first = run_teacher(teacher, spec, config["traces"]["splits"], shard_path, media, out, chunk)
             t0 = time.perf_counter()
-            again = run_teacher(teacher, spec, config["traces"]["splits"], shard_path, media, out)
+            again = run_teacher(teacher, spec, config["traces"]["splits"], shard_path, media, out, chunk)
             resume_s = time.perf_counter() - t0
             print(f"teacher {teacher['name']:8s} {first['rows']} rows in {first['seconds']:.1f} s "
-                  f"({first['rows_per_s']:.2f} rows/s); re-run of the finished shard: {again['model_calls']} model "
+                  f"({first['outputs_per_s']:.2f} rows/s); re-run of the finished shard: {again['model_calls']} model "
                   f"calls, {resume_s:.2f} s")
             outs[teacher["modality"]] = out
         spec = model_spec(config, config["merger"]["model"])
         out = Path(tmp) / "merged.jsonl"
-        first = run_merge(config["merger"]["prompt"], spec, shard_path, outs, out, config["merger"]["teacher_text"])
+        merge = lambda: run_merge(config["merger"]["prompt"], spec, outs, out, config["merger"]["teacher_text"],  # noqa: E731
+                                  config["traces"]["chunk_size"])
+        first = merge()
         t0 = time.perf_counter()
-        again = run_merge(config["merger"]["prompt"], spec, shard_path, outs, out, config["merger"]["teacher_text"])
-        print(f"merger           {first['rows']} rows in {first['seconds']:.1f} s ({first['rows_per_s']:.2f} rows/s); "
+        again = merge()
+        print(f"merger           {first['rows']} rows in {first['seconds']:.1f} s ({first['outputs_per_s']:.2f} rows/s); "
               f"re-run of the finished shard: {again['model_calls']} model calls, {time.perf_counter() - t0:.2f} s")
 
 

@@ -28,41 +28,36 @@ rule teacher:
     wildcard_constraints:
         teacher="|".join(TEACHERS) or "none",
     params:
-        teacher=lambda w: shell_json(TEACHERS[w.teacher]),
-        model=lambda w: model_params(TEACHERS[w.teacher]["model"]),
-        splits=" ".join(config["traces"]["splits"]),
-        chunk=config["traces"]["chunk_size"],
+        # what the job reads from the run config (a change re-runs it)
+        teacher=lambda w: TEACHERS[w.teacher],
+        spec=lambda w: config["models"][TEACHERS[w.teacher]["model"]],
+        splits=config["traces"]["splits"],
     log:
         f"{LOGS}/teacher/{{teacher}}/{{shard}}.log",
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt teacher --teacher {params.teacher} --model {params.model[spec]} --model-name {params.model[name]}"
-        " --splits {params.splits} --shard {input.shard} --media {input.media} --out {output}"
-        " --chunk-size {params.chunk} > {log} 2>&1"
+        "avrt teacher --config {RUN_CONFIG:q} --teacher {wildcards.teacher:q} --shard {input.shard:q}"
+        " --media {input.media:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule merge_traces:
     input:
-        shard=f"{RUN}/data/shards/{{shard}}.jsonl",
         audio=lambda w: f"{RUN}/traces/{merge_teachers()['audio']}/{w.shard}.jsonl",
         frames=lambda w: f"{RUN}/traces/{merge_teachers()['frames']}/{w.shard}.jsonl",
         model=lambda w: model_input(config["merger"]["model"]),
     output:
         f"{RUN}/merged/{{shard}}.jsonl",
     params:
-        model=lambda w: model_params(config["merger"]["model"]),
-        prompt=config["merger"]["prompt"],
-        teacher_text=config["merger"]["teacher_text"],
-        chunk=config["traces"]["chunk_size"],
+        merger=config["merger"],
+        spec=config["models"][config["merger"]["model"]] if config["merger"]["model"] in config["models"] else {},
     log:
         f"{LOGS}/merge_traces/{{shard}}.log",
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt merge --prompt {params.prompt} --model {params.model[spec]} --model-name {params.model[name]}"
-        " --shard {input.shard} --traces audio={input.audio} frames={input.frames}"
-        " --teacher-text {params.teacher_text} --chunk-size {params.chunk} --out {output} > {log} 2>&1"
+        "avrt merge --config {RUN_CONFIG:q} --traces audio={input.audio:q} frames={input.frames:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule filter_traces:
@@ -78,19 +73,14 @@ rule filter_traces:
         ),
         difficulty=f"{RUN}/avrt20k/difficulty.jsonl",
     params:
-        mode=config["filter"]["mode"],
-        flags=(" --match-count" if config["filter"]["match_count"] else "")
-        + ("" if config["filter"]["drop_answer_mismatch"] else " --keep-answer-mismatch"),
-        val_fraction=config["filter"]["val_fraction"],
-        seed=config["filter"]["seed"],
+        filter=config["filter"],
     log:
         f"{LOGS}/filter_traces.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt filter-traces --merged {input} --mode {params.mode}{params.flags}"
-        " --val-fraction {params.val_fraction} --seed {params.seed} --out-train {output.train}"
-        " --out-val {output.val} --out-counts {output.counts} --out-difficulty {output.difficulty} > {log} 2>&1"
+        "avrt filter-traces --config {RUN_CONFIG:q} --merged {input:q} --out-train {output.train:q}"
+        " --out-val {output.val:q} --out-counts {output.counts:q} --out-difficulty {output.difficulty:q} > {log:q} 2>&1"
 
 
 rule export_avrt20k:
@@ -104,7 +94,7 @@ rule export_avrt20k:
     conda:
         "../../envs/training.yaml"
     shell:
-        "avrt export-avrt20k --train {input.train} --val {input.val} --out {output} > {log} 2>&1"
+        "avrt export-avrt20k --train {input.train:q} --val {input.val:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule trace_stats:
@@ -117,11 +107,11 @@ rule trace_stats:
         json=f"{RUN}/avrt20k/stats.json",
         png=report(f"{RUN}/avrt20k/stats.png", caption="../report/trace_stats.rst", category="AVRT-20K"),
     params:
-        tokenizer=config["models"][config["student"]["model"]]["checkpoint"] if config["student"]["model"] in config["models"] else "",
+        student=config["models"].get(config["student"]["model"], {}),
     log:
         f"{LOGS}/trace_stats.log",
     conda:
         "../../envs/training.yaml"
     shell:
-        "avrt trace-stats --train {input.train} --val {input.val} --manifest {input.manifest}"
-        " --tokenizer {params.tokenizer} --out-json {output.json} --out-png {output.png} > {log} 2>&1"
+        "avrt trace-stats --config {RUN_CONFIG:q} --train {input.train:q} --val {input.val:q}"
+        " --manifest {input.manifest:q} --out-json {output.json:q} --out-png {output.png:q} > {log:q} 2>&1"

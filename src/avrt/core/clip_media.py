@@ -1,18 +1,27 @@
 """The prepared media of one clip, as every model-facing stage consumes it.
 
 Teachers, the student's training and evaluation all load media through `load_clip_media`, so
-the frames, audio and fps a model sees are the same everywhere.
+the frames, audio and fps a model sees are the same everywhere. What a model may see is said
+here once: `MODALITIES`, what each needs loaded (`load_clip`), and which a clip carries
+(`ClipMedia.modalities`, narrowed to a model's by `visible_modalities`).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 from PIL import Image
+
+from avrt.core.rows import ClipRef, MediaRow, read_rows
+
+# What a prompt can show of a clip: its frames, its audio track, or the silent video file (frames
+# decoded by the model's own video processor).
+MODALITIES = ("frames", "audio", "silent_video")
 
 
 @dataclass(frozen=True)
@@ -24,6 +33,11 @@ class ClipMedia:
     sample_rate: int
     duration: float  # seconds of the source clip
     silent_video: Path | None = None
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """The media this clip carries: frames and/or audio (an empty cut carries nothing)."""
+        return tuple(m for m, has in (("frames", self.frames.shape[0] > 0), ("audio", self.audio.size > 0)) if has)
 
     @property
     def frames_fps(self) -> float:
@@ -72,3 +86,25 @@ def read_media_index(path: str | Path) -> dict[str, dict]:
                 row = json.loads(line)
                 rows[row["video_name"]] = row
     return rows
+
+
+def visible_modalities(clip: ClipMedia, supported: Iterable[str]) -> tuple[str, ...]:
+    """The clip's media a model takes: what the clip carries and the model's family supports."""
+    supported = frozenset(supported)
+    return tuple(m for m in clip.modalities if m in supported)
+
+
+def load_clip(ref: ClipRef, modalities: Iterable[str]) -> ClipMedia:
+    """A sample's prepared clip with only what `modalities` need read from disk."""
+    modalities = frozenset(modalities)
+    unknown = sorted(modalities - set(MODALITIES))
+    if unknown:
+        raise ValueError(f"unknown modalities {unknown} (known: {', '.join(MODALITIES)})")
+    return load_clip_media(ref.media.to_dict(), ref.root, with_frames=bool(modalities & {"frames", "silent_video"}),
+                           with_audio="audio" in modalities)
+
+
+def read_clip_refs(media_index: str | Path) -> dict[str, ClipRef]:
+    """video_name -> where its prepared media lie, for the clips of one shard's media index."""
+    root = str(Path(media_index).parent)
+    return {row.video_name: ClipRef(root=root, media=row) for row in read_rows(media_index, MediaRow)}

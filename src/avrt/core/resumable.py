@@ -1,9 +1,9 @@
 """Shard outputs that survive a kill: rows go to a progress file as they are made.
 
-A stage (teacher, merger, checker, evaluation) writes its rows through `ResumableShard`.
-Rows made under another fingerprint are discarded on resume, so a changed model, prompt,
-sampling, input file or checkpoint never mixes with old rows; rows already present are never
-asked for again and never duplicated. The declared output is written atomically at the end.
+The generation driver (`avrt.core.generation`) keeps every model output in a `ResumableShard`
+next to the stage's output (`<dir>/.progress/<name>`). Rows made under another fingerprint are
+discarded on resume, so a changed model, prompt, sampling, input file or checkpoint never mixes
+with old rows; rows already present are never asked for again and never duplicated.
 
 The fingerprint covers the settings the caller passes and the identity of its input files
 (`inputs_identity`): file contents, and for a directory (a checkpoint) the name, size and
@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from avrt.core.io import JsonlAppender, file_sha256, read_partial_jsonl, write_jsonl
+from avrt.core.io import JsonlAppender, file_sha256, read_partial_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +81,7 @@ class ResumableShard:
             self.rows[k] = row
             self._appender.append(row)
 
-    def finish(self, sort_key: Callable[[dict], object] | None = None) -> list[dict]:
+    def close(self) -> list[dict]:
+        """Stop appending; the rows kept (each with its `fingerprint`), in the order they were made."""
         self._appender.close()
-        rows = sorted(self.rows.values(), key=sort_key or self.key)
-        write_jsonl(self.out_path, rows)
-        return rows
+        return list(self.rows.values())

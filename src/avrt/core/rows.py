@@ -51,7 +51,7 @@ class Row:
         if unknown or missing:
             detail = "; ".join(part for part in (missing and f"missing fields {missing}",
                                                  unknown and f"unknown fields {unknown}") if part)
-            raise RowError(f"{where}: not a {cls.__name__} row: {detail}")
+            raise RowError(f"{where}: {cls.__name__} row: {detail}")
         values = {}
         for name, value in data.items():
             try:

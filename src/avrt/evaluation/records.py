@@ -1,9 +1,7 @@
-"""The one record every benchmark is normalised to, and the report of what loading left out.
+"""Benchmark records on disk, and the report of what loading a benchmark left out.
 
-A record keeps everything scoring needs (options, gold letter and text, categories) and what
-inference needs (question, media paths). Multiple-choice options are stored without their
-letter prefixes ("A. ..."); letters are positional (A = first option). Open-ended items
-(MUSIC-AVQA) have no options and no gold letter; `gold_text` is then the gold answer.
+`BenchmarkRecord` (avrt.core.rows) keeps everything scoring needs (options, gold letter and text,
+categories) and what inference needs (question, media paths).
 """
 
 from __future__ import annotations
@@ -13,67 +11,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from avrt.core.answers import option_letter
-from avrt.core.io import read_jsonl, write_jsonl
+from avrt.core.rows import BenchmarkRecord, read_rows, write_rows
 
-
-@dataclass(frozen=True)
-class BenchmarkRecord:
-    id: str
-    benchmark: str
-    question: str
-    options: tuple[str, ...]
-    gold_letter: str | None  # None for open-ended items
-    gold_text: str  # the gold option's text, or the gold answer of an open-ended item
-    video: str | None = None  # the video's own audio track is its audio unless `audio` is set
-    image: str | None = None
-    audio: str | None = None
-    categories: dict[str, str] = field(default_factory=dict)
-    attrition: str | None = None  # why the item cannot be shown to a model (missing media)
-
-    @property
-    def is_open_ended(self) -> bool:
-        return not self.options
-
-    @property
-    def option_letters(self) -> tuple[str, ...]:
-        return tuple(option_letter(i) for i in range(len(self.options)))
-
-    @property
-    def accepted_letters(self) -> frozenset[str]:
-        """Letters whose option text is the gold text.
-
-        More than one when a benchmark repeats the gold option (16 MMAU test-mini items, such as
-        ['one', 'six', 'four', 'four'] with gold 'four'); picking either copy is the gold answer.
-        """
-        if self.is_open_ended:
-            return frozenset()
-        same = {option_letter(i) for i, text in enumerate(self.options) if text == self.gold_text}
-        return frozenset(same | {self.gold_letter})
-
-    def media_paths(self) -> dict[str, str]:
-        return {kind: path for kind in ("video", "image", "audio") if (path := getattr(self, kind))}
-
-    def to_dict(self) -> dict:
-        row = dataclasses.asdict(self)
-        row["options"] = list(self.options)
-        return row
-
-    @classmethod
-    def from_dict(cls, row: dict) -> BenchmarkRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(row) - names
-        required = {
-            f.name
-            for f in dataclasses.fields(cls)
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        }
-        missing = required - set(row)
-        if unknown or missing:
-            raise ValueError(
-                f"record {row.get('id')!r}: unknown keys {sorted(unknown)}, missing keys {sorted(missing)}"
-            )
-        return cls(**{**row, "options": tuple(row["options"])})
+__all__ = ["BenchmarkRecord", "LoadReport", "MalformedRow", "read_records", "write_records"]
 
 
 @dataclass(frozen=True)
@@ -113,8 +53,8 @@ class LoadReport:
 
 
 def write_records(path: str | Path, records: Iterable[BenchmarkRecord]) -> int:
-    return write_jsonl(path, (r.to_dict() for r in records))
+    return write_rows(path, records)
 
 
 def read_records(path: str | Path) -> list[BenchmarkRecord]:
-    return [BenchmarkRecord.from_dict(row) for row in read_jsonl(path)]
+    return read_rows(path, BenchmarkRecord)

@@ -12,9 +12,8 @@ from dataclasses import dataclass
 import decord
 import numpy as np
 
-from avrt.core.clip_media import ClipMedia
+from avrt.core.clip_media import MODALITIES, ClipMedia
 
-MODALITIES = ("frames", "audio", "silent_video")
 MASKABLE = ("frames", "audio")
 SAMPLE_RATE = 16000  # every audio encoder used here (Whisper-style) expects 16 kHz
 

@@ -13,7 +13,9 @@ log = logging.getLogger(__name__)
 def export_hf(train: str | Path, val: str | Path, out_dir: str | Path) -> dict:
     from datasets import Dataset, DatasetDict
 
-    splits = {name: read_avrt20k(path) for name, path in (("train", train), ("val", val))}
+    # the clip reference holds this machine's paths: it stays out of a data set meant to be shared
+    splits = {name: [{k: v for k, v in row.to_dict().items() if k != "clip"} for row in read_avrt20k(path)]
+              for name, path in (("train", train), ("val", val))}
     dd = DatasetDict({name: Dataset.from_list(rows) if rows else Dataset.from_dict({}) for name, rows in splits.items()})
     dd.save_to_disk(str(out_dir))
     sizes = {name: len(rows) for name, rows in splits.items()}

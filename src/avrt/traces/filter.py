@@ -21,50 +21,54 @@ from collections import Counter
 from pathlib import Path
 
 from avrt.core.datasets import in_val
-from avrt.core.io import atomic_path, read_jsonl, write_jsonl
+from avrt.core.config import add_config_argument, load_config
+from avrt.core.io import atomic_path, write_jsonl
+from avrt.core.rows import Avrt20kRow, MergedTrace, read_rows, write_rows
 
 log = logging.getLogger(__name__)
 
 MODES = ("both_correct", "unfiltered", "merger_correct")
 
 
-def avrt20k_row(merged: dict) -> dict:
-    """A merged row in the released AVRT-20K schema, plus provenance columns."""
-    return {
-        "question": merged["question"],
-        "choices": merged["choices"],
-        "answer": merged["gold_letter"],
-        "question_relation": merged["question_relation"],
-        "question_type": merged["question_type"],
-        "av_reasoning": merged["merged_output"].strip(),
-        "id": merged["sample_id"],
-        "video_name": merged["video_name"],
-        "avqa_split": merged["split"],
-        "difficulty": merged["difficulty"],
-    }
+def avrt20k_row(merged: MergedTrace) -> Avrt20kRow:
+    """A merged row in the released AVRT-20K schema, plus provenance columns and its clip."""
+    return Avrt20kRow(
+        question=merged.question,
+        choices=merged.choices,
+        answer=merged.gold_letter,
+        question_relation=merged.question_relation,
+        question_type=merged.question_type,
+        av_reasoning=merged.merged_output.strip(),
+        sample_id=merged.sample_id,
+        video_name=merged.video_name,
+        avqa_split=merged.split,
+        difficulty=merged.difficulty,
+        clip=merged.clip,
+    )
 
 
-def select(rows: list[dict], mode: str, match_count: bool, drop_answer_mismatch: bool, seed: int) -> tuple[list[dict], Counter]:
+def select(rows: list[MergedTrace], mode: str, match_count: bool, drop_answer_mismatch: bool,
+           seed: int) -> tuple[list[MergedTrace], Counter]:
     if mode not in MODES:
         raise ValueError(f"unknown filter mode {mode!r} (known: {', '.join(MODES)})")
     counts = Counter(merged=len(rows))
-    compliant = [r for r in rows if r["merge_status"] == "ok"]
+    compliant = [r for r in rows if r.merge_status == "ok"]
     counts["format_ok"] = len(compliant)
-    all_correct = [r for r in compliant if r["teachers_correct"] == len(r["teachers"])]
+    all_correct = [r for r in compliant if r.teachers_correct == len(r.teachers)]
     counts["format_ok_and_all_teachers_correct"] = len(all_correct)
     if mode == "both_correct":
         kept = all_correct
     elif mode == "merger_correct":
-        kept = [r for r in compliant if r["merger_correct"]]
+        kept = [r for r in compliant if r.merger_correct]
     else:
         kept = compliant
     if drop_answer_mismatch:
         before = len(kept)
-        kept = [r for r in kept if r["merger_correct"]]
+        kept = [r for r in kept if r.merger_correct]
         counts["dropped_answer_mismatch"] = before - len(kept)
     if mode == "unfiltered" and match_count:
-        target = sum(r["merger_correct"] or not drop_answer_mismatch for r in all_correct)
-        kept = sorted(random.Random(seed).sample(kept, min(target, len(kept))), key=lambda r: str(r["sample_id"]))
+        target = sum(r.merger_correct or not drop_answer_mismatch for r in all_correct)
+        kept = sorted(random.Random(seed).sample(kept, min(target, len(kept))), key=lambda r: r.sample_id)
         counts["matched_count_target"] = target
     counts["kept"] = len(kept)
     return kept, counts
@@ -72,22 +76,22 @@ def select(rows: list[dict], mode: str, match_count: bool, drop_answer_mismatch:
 
 def filter_traces(merged_paths: list[str | Path], mode: str, match_count: bool, drop_answer_mismatch: bool,
                   val_fraction: float, seed: int, out_train, out_val, out_counts, out_difficulty) -> Counter:
-    rows = [r for p in merged_paths for r in read_jsonl(p)]
+    rows = [r for p in merged_paths for r in read_rows(p, MergedTrace)]
     kept, counts = select(rows, mode, match_count, drop_answer_mismatch, seed)
-    teachers = sorted({name for r in rows for name in r["teachers"]})
+    teachers = sorted({name for r in rows for name in r.teachers})
     for name in teachers:
-        counts[f"teacher/{name}/answer_parsed"] = sum(r["teachers"][name]["answer_letter"] is not None for r in rows)
-        counts[f"teacher/{name}/correct"] = sum(r["teachers"][name]["correct"] for r in rows)
-    for label, n in Counter(r["difficulty"] for r in rows).items():
+        counts[f"teacher/{name}/answer_parsed"] = sum(r.teachers[name].answer_letter is not None for r in rows)
+        counts[f"teacher/{name}/correct"] = sum(r.teachers[name].correct for r in rows)
+    for label, n in Counter(r.difficulty for r in rows).items():
         counts[f"difficulty/{label}"] = n
-    counts["merger_correct"] = sum(r["merger_correct"] for r in rows)
-    train = [avrt20k_row(r) for r in kept if not in_val(r["sample_id"], val_fraction, seed)]
-    val = [avrt20k_row(r) for r in kept if in_val(r["sample_id"], val_fraction, seed)]
+    counts["merger_correct"] = sum(r.merger_correct for r in rows)
+    train = [avrt20k_row(r) for r in kept if not in_val(r.sample_id, val_fraction, seed)]
+    val = [avrt20k_row(r) for r in kept if in_val(r.sample_id, val_fraction, seed)]
     counts["train"], counts["val"] = len(train), len(val)
-    write_jsonl(out_train, train)
-    write_jsonl(out_val, val)
-    write_jsonl(out_difficulty, ({"sample_id": r["sample_id"], "video_name": r["video_name"], "split": r["split"],
-                                  "teachers_correct": r["teachers_correct"], "difficulty": r["difficulty"]} for r in rows))
+    write_rows(out_train, train)
+    write_rows(out_val, val)
+    write_jsonl(out_difficulty, ({"sample_id": r.sample_id, "video_name": r.video_name, "split": r.split,
+                                  "teachers_correct": r.teachers_correct, "difficulty": r.difficulty} for r in rows))
     with atomic_path(out_counts) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter="\t")
         writer.writerow(["count", "value"])
@@ -99,12 +103,8 @@ def filter_traces(merged_paths: list[str | Path], mode: str, match_count: bool, 
 
 
 def add_arguments(parser) -> None:
+    add_config_argument(parser)
     parser.add_argument("--merged", nargs="+", required=True)
-    parser.add_argument("--mode", choices=MODES, default="both_correct")
-    parser.add_argument("--match-count", action="store_true")
-    parser.add_argument("--keep-answer-mismatch", action="store_true")
-    parser.add_argument("--val-fraction", type=float, required=True)
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out-train", required=True)
     parser.add_argument("--out-val", required=True)
     parser.add_argument("--out-counts", required=True)
@@ -112,7 +112,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    filter_traces(args.merged, args.mode, args.match_count, not args.keep_answer_mismatch, args.val_fraction,
-                  args.seed, args.out_train, args.out_val, args.out_counts, args.out_difficulty)
+    f = load_config(*args.config)["filter"]
+    filter_traces(args.merged, f["mode"], f["match_count"], f["drop_answer_mismatch"], f["val_fraction"], f["seed"],
+                  args.out_train, args.out_val, args.out_counts, args.out_difficulty)
     return 0
-

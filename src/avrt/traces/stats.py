@@ -15,8 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from avrt.core.answers import STRICT_FORMAT
-from avrt.core.io import read_jsonl, write_json
+from avrt.core.config import add_config_argument, load_config
 from avrt.core.datasets import read_avrt20k
+from avrt.core.io import read_jsonl, write_json
+from avrt.models.spec import model_spec
 
 log = logging.getLogger(__name__)
 
@@ -93,21 +95,24 @@ def dataset_stats(train, val, manifest, tokenizer_source: str, out_json, out_png
     tokenize = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
     clips = {r["video_name"]: r for r in read_jsonl(manifest)}
     stats = {"tokenizer": tokenizer_source,
-             "splits": {name: split_stats(read_avrt20k(p), clips, tokenize) for name, p in (("train", train), ("val", val))}}
+             "splits": {name: split_stats([r.to_dict() for r in read_avrt20k(p)], clips, tokenize)
+                        for name, p in (("train", train), ("val", val))}}
     write_json(out_json, stats)
     plot(stats, out_png)
     return stats
 
 
 def add_arguments(parser) -> None:
+    add_config_argument(parser)
     parser.add_argument("--train", required=True)
     parser.add_argument("--val", required=True)
     parser.add_argument("--manifest", required=True)
-    parser.add_argument("--tokenizer", required=True, help="the student's checkpoint (its tokenizer counts tokens)")
     parser.add_argument("--out-json", required=True)
     parser.add_argument("--out-png", required=True)
 
 
 def run(args) -> int:
-    dataset_stats(args.train, args.val, args.manifest, args.tokenizer, args.out_json, args.out_png)
+    config = load_config(*args.config)
+    student = model_spec(config, config["student"]["model"])  # its tokenizer counts the tokens
+    dataset_stats(args.train, args.val, args.manifest, student.processor_source, args.out_json, args.out_png)
     return 0
