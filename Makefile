@@ -34,6 +34,7 @@ test-fast: setup
 
 lint: setup
 	$(BIN)/snakemake --lint
+	$(BIN)/lint-imports --no-cache
 
 dryrun-full: setup
 	$(BIN)/snakemake -n --configfile config/config.yaml

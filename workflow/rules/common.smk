@@ -119,10 +119,11 @@ SYNTH_BENCH = f"{RUN}/synthetic_benchmarks"
 
 
 def synthetic_benchmark_files():
-    """Benchmark name -> the annotation file `avrt eval-synth` writes for it (all of them, always)."""
-    from avrt.demo.synthetic_benchmarks import FILES
+    """Benchmark name -> the annotation file `avrt eval-synth` writes for it (every registered
+    benchmark but AVQA val, always), where its registry entry's file layout puts it."""
+    from avrt.demo.synthetic_benchmarks import synthetic_layouts
 
-    return {b: f"{SYNTH_BENCH}/{f}" for b, f in FILES.items()}
+    return {b: f"{SYNTH_BENCH}/{layout.annotations}" for b, layout in synthetic_layouts().items()}
 
 
 def eval_benchmarks():
@@ -131,9 +132,10 @@ def eval_benchmarks():
     if not EVAL["synthetic"]:
         out = dict(EVAL["benchmarks"])
     else:
-        from avrt.demo.synthetic_benchmarks import MEDIA_DIRS
+        from avrt.demo.synthetic_benchmarks import synthetic_layouts
 
-        out = {b: {"annotations": f, "media_dir": f"{SYNTH_BENCH}/{MEDIA_DIRS[b]}"} for b, f in synthetic_benchmark_files().items()}
+        out = {b: {"annotations": f"{SYNTH_BENCH}/{layout.annotations}", "media_dir": f"{SYNTH_BENCH}/{layout.media_dir}"}
+               for b, layout in synthetic_layouts().items()}
         if config["data"]["synthetic"] and "val" in config["data"]["synthetic"]["clips"]:
             out["avqa_val"] = {"annotations": f"{RUN}/synthetic/annotations/val_qa.json", "media_dir": f"{RUN}/synthetic/videos"}
     unknown = sorted(set(EVAL["only"]) - set(out))

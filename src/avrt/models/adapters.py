@@ -4,13 +4,14 @@ An adapter renders one request into a `PreparedPrompt` (the full prompt text and
 `build_media_inputs`), then turns prepared prompts into what each backend takes: the keyword
 arguments of a transformers processor call (a batch) and a vLLM request dict (one prompt)
 `{"prompt": str, "multi_modal_data": {...}, "mm_processor_kwargs": {...}}`, empty parts left out.
-Backends never look at a family; `ADAPTERS` maps the config's `family` to its adapter.
+Backends never look at a family; `ADAPTERS` maps the config's `family` to its adapter, and
+`register_adapter` adds one.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -303,17 +304,30 @@ class TextLLMAdapter(FamilyAdapter):
         return {"text": [p.text for p in batch], "padding": True, "padding_side": "left", "add_special_tokens": False}
 
 
-ADAPTERS: dict[str, FamilyAdapter] = {
-    adapter.family: adapter
-    for adapter in (
-        KimiVLAdapter(),
-        AudioFlamingo3Adapter(),
-        Qwen2_5VLAdapter(),
-        Qwen2AudioAdapter(),
-        Qwen2_5OmniAdapter(),
-        TextLLMAdapter(),
-    )
-}
+# family (the config's `models.<name>.family`) -> its adapter
+ADAPTERS: dict[str, FamilyAdapter] = {}
+AdapterClass = TypeVar("AdapterClass", bound=type[FamilyAdapter])
+
+
+def register_adapter(cls: AdapterClass) -> AdapterClass:
+    """Register one instance of the adapter class under its `family` (usable as a class decorator).
+
+    The config accepts the family once it is also listed in the schema's
+    `$defs/model_spec/properties/family/enum` (see CONTRIBUTING.md).
+    """
+    family = getattr(cls, "family", None)
+    if not isinstance(family, str) or not family:
+        raise TypeError(f"{cls.__name__} sets no `family` name")
+    if family in ADAPTERS:
+        raise ValueError(f"model family {family!r} is already registered ({type(ADAPTERS[family]).__name__})")
+    ADAPTERS[family] = cls()
+    return cls
+
+
+for _adapter in (KimiVLAdapter, AudioFlamingo3Adapter, Qwen2_5VLAdapter, Qwen2AudioAdapter, Qwen2_5OmniAdapter,
+                 TextLLMAdapter):
+    register_adapter(_adapter)
+del _adapter
 
 
 def get_adapter(family: str) -> FamilyAdapter:
