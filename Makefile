@@ -40,7 +40,7 @@ dryrun-full: setup
 	$(BIN)/snakemake -n --configfile config/config.yaml
 
 report: setup
-	$(BIN)/snakemake --report results/report.html
+	$(BIN)/snakemake --configfile config/demo.yaml --report results/report.html
 
 bench: setup
 	$(BIN)/python scripts/bench/bench_media.py

@@ -1,9 +1,13 @@
-# AVRT / SightSound-R1 pipeline. Default run: the embedded demo (config/demo.yaml).
-#   snakemake --profile profiles/local                               # demo, on this machine
-#   snakemake --profile profiles/slurm --configfile config/config.yaml  # the paper, on a cluster
+# AVRT / SightSound-R1 pipeline. The default config is the AVRT paper's recipe at full scale.
+#   snakemake --profile profiles/slurm                            # the paper, on a cluster
+#   snakemake --profile profiles/local                            # the demo (its profile names config/demo.yaml)
+#   snakemake --configfile config/demo.yaml --cores 2             # the same, without the profile
 from snakemake.utils import min_version
 
 min_version("9.0")
+
+
+configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -40,7 +40,7 @@ def prepared_shard(synthetic_release, tmp_path_factory) -> tuple[Path, Path]:
 
     root = tmp_path_factory.mktemp("shard")
     ann = {s: synthetic_release / "annotations" / f"{s}_qa.json" for s in ("train", "val")}
-    ingest(ann, synthetic_release / "videos", root / "data")
+    ingest(ann, synthetic_release / "videos", root / "data", workers=1)
     shard = root / "data" / "shards" / "000.jsonl"
     shard.parent.mkdir()
     shard.write_text((root / "data" / "manifest.jsonl").read_text())

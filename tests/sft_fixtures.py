@@ -10,9 +10,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from avrt.core.io import read_jsonl, write_jsonl
-from avrt.models.spec import ModelSpec
 from avrt.core.config import stage_config
+from avrt.core.rows import Avrt20kRow, ClipRef, ManifestRow, MediaRow, read_rows, write_rows
+from avrt.models.spec import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -20,8 +20,13 @@ class PreparedShard:
     manifest: Path  # shard manifest: one row per QA
     media_index: Path
 
-    def qa_rows(self, split: str) -> list[dict]:
-        return [r for r in read_jsonl(self.manifest) if r["split"] == split]
+    def qa_rows(self, split: str) -> list[ManifestRow]:
+        return [r for r in read_rows(self.manifest, ManifestRow) if r.split == split]
+
+    def clip_refs(self) -> dict[str, ClipRef]:
+        """video_name -> the clip's media row and root, as the trace stages hand them on."""
+        root = str(self.media_index.parent)
+        return {r.video_name: ClipRef(root=root, media=r) for r in read_rows(self.media_index, MediaRow)}
 
 
 def prepare_synthetic_shard(out: Path, clips: dict[str, int], seconds: float = 4.0, num_frames: int = 4,
@@ -34,7 +39,8 @@ def prepare_synthetic_shard(out: Path, clips: dict[str, int], seconds: float = 4
 
     release = out / "release"
     generate(release, clips, seconds=seconds, width=96, height=72, fps=8, seed=seed)
-    ingest({s: release / "annotations" / f"{s}_qa.json" for s in clips}, release / "videos", out / "data")
+    ingest({s: release / "annotations" / f"{s}_qa.json" for s in clips}, release / "videos", out / "data",
+           stage_config("data", {"checks": {"workers": 1}}))
     manifest = out / "data" / "shards" / "000.jsonl"
     manifest.parent.mkdir(parents=True, exist_ok=True)
     manifest.write_text((out / "data" / "manifest.jsonl").read_text())
@@ -52,13 +58,14 @@ def build_student_zoo(out: Path) -> Path:
     return out
 
 
-def write_avrt20k(path: Path, rows: list[dict], trace) -> Path:
-    """AVRT-20K rows (our export's schema) for shard QA rows, with `trace(row)` as av_reasoning."""
-    write_jsonl(path, (
-        {"question": r["question"], "choices": r["choices"], "answer": r["gold_letter"],
-         "question_relation": r["question_relation"], "question_type": r["question_type"],
-         "av_reasoning": trace(r), "id": r["sample_id"], "video_name": r["video_name"],
-         "avqa_split": r["split"], "difficulty": "easy"}
+def write_avrt20k(path: Path, rows: list[ManifestRow], trace, clips: dict[str, ClipRef] | None = None) -> Path:
+    """AVRT-20K rows (our export's schema) for shard QA rows, with `trace(row)` as av_reasoning and,
+    from `clips`, each row's clip as our exports carry it."""
+    write_rows(path, (
+        Avrt20kRow(question=r.question, choices=r.choices, answer=r.gold_letter, question_relation=r.question_relation,
+                   question_type=r.question_type, av_reasoning=trace(r), sample_id=r.sample_id,
+                   video_name=r.video_name, avqa_split=r.split, difficulty="easy",
+                   clip=(clips or {}).get(r.video_name))
         for r in rows
     ))
     return path

@@ -12,20 +12,23 @@ import pytest
 import soundfile as sf
 
 from avrt.core.clip_media import load_clip_media, read_media_index
+from avrt.core.config import stage_config
 from avrt.core.datasets import check_avqa_row as check_annotation
-from avrt.data.ingest import ingest, read_attrition
+from avrt.core.io import read_jsonl
 from avrt.core.media import MediaParams, load_audio, sample_frame_indices
+from avrt.core.rows import ManifestRow, MediaRow, read_rows
+from avrt.data.ingest import ingest, read_attrition
 from avrt.data.media import prepare_shard
 from avrt.data.shard import assign_shards, shard_ids, shard_manifest
 from avrt.demo.synthetic_avqa import write_mp4
-from avrt.core.io import read_jsonl
 
 
 @pytest.fixture(scope="module")
 def ingested(synthetic_release, tmp_path_factory):
     out = tmp_path_factory.mktemp("ingest")
     ann = {s: synthetic_release / "annotations" / f"{s}_qa.json" for s in ("train", "val")}
-    summary = ingest(ann, synthetic_release / "videos", out, min_duration=1.0, workers=2)
+    data = stage_config("data", {"checks": {"min_duration_s": 1.0, "workers": 2}})
+    summary = ingest(ann, synthetic_release / "videos", out, data)
     return out, summary
 
 
@@ -55,15 +58,18 @@ def test_ingest_puts_each_planted_fault_in_attrition_with_its_reason(synthetic_r
     assert reason_of[planted["no_audio"]] == "no_audio_track"
     assert reason_of[planted["missing"]] == "clip_missing"
     assert planted["short"] not in reason_of  # short but usable: its audio gets padded later
-    manifest = list(read_jsonl(out / "manifest.jsonl"))
+    manifest = read_rows(out / "manifest.jsonl", ManifestRow)  # typed rows: every field present and well typed
     # every annotated QA is either in the manifest or in attrition, never both, never lost
     total = sum(summary["annotations"].values())
     assert len(manifest) + len(attrition) == total == 16
-    assert {r["video_name"] for r in manifest}.isdisjoint(reason_of)
+    assert {r.video_name for r in manifest}.isdisjoint(reason_of)
     assert summary["dropped_qa"] == {"clip_corrupt": 2, "no_audio_track": 2, "clip_missing": 2}
-    row = next(r for r in manifest if r["video_name"] == planted["short"])
-    assert row["duration"] == pytest.approx(6.0, abs=0.2) and row["audio_rate"] == 44100
-    assert row["gold_letter"] == "ABCD"[row["answer_index"]]
+    row = next(r for r in manifest if r.video_name == planted["short"])
+    assert row.duration == pytest.approx(6.0, abs=0.2) and row.audio_rate == 44100
+    assert row.gold_letter == "ABCD"[row.answer_index]
+    annotated = {str(r["id"]) for s in ("train", "val")
+                 for r in json.loads((synthetic_release / "annotations" / f"{s}_qa.json").read_text())}
+    assert {r.sample_id for r in manifest} <= annotated  # the AVQA question id, as a string
 
 
 def test_ingest_drops_malformed_and_duplicate_annotations(synthetic_release, tmp_path):
@@ -74,7 +80,7 @@ def test_ingest_drops_malformed_and_duplicate_annotations(synthetic_release, tmp
     attrition = read_attrition(tmp_path / "out" / "attrition.tsv")
     assert [(r["sample_id"], r["reason"]) for r in attrition] == [
         (str(rows[0]["id"]), "bad_annotation"), (str(rows[1]["id"]), "bad_annotation"), (str(rows[2]["id"]), "duplicate_id")]
-    assert "not an index into 4 choices" in attrition[0]["detail"]
+    assert "'answer' must be an option index 0-3, got 7" in attrition[0]["detail"]
     assert summary["usable_qa"]["val"] == len(rows) - 2
 
 
@@ -82,13 +88,13 @@ def test_shards_keep_clips_whole_balanced_and_deterministic(ingested, tmp_path):
     out, _ = ingested
     outputs = [tmp_path / f"{s}.jsonl" for s in shard_ids(3)]
     sizes = shard_manifest(out / "manifest.jsonl", outputs)
-    shards = [list(read_jsonl(p)) for p in outputs]
-    manifest = list(read_jsonl(out / "manifest.jsonl"))
-    assert sorted(r["sample_id"] for s in shards for r in s) == sorted(r["sample_id"] for r in manifest)
+    shards = [read_rows(p, ManifestRow) for p in outputs]
+    manifest = read_rows(out / "manifest.jsonl", ManifestRow)
+    assert sorted(r.sample_id for s in shards for r in s) == sorted(r.sample_id for r in manifest)
     owner = {}
     for i, shard in enumerate(shards):
         for r in shard:
-            assert owner.setdefault(r["video_name"], i) == i  # a clip never spans two shards
+            assert owner.setdefault(r.video_name, i) == i  # a clip never spans two shards
     assert max(sizes) - min(sizes) <= 2  # 2 QA per clip
     assert assign_shards(manifest, 3) == shards
     assert shard_ids(1000)[-1] == "999" and shard_ids(1001)[-1] == "1000" and shard_ids(2) == ["000", "001"]
@@ -127,6 +133,8 @@ def test_media_frames_spread_over_the_clip(prepared):
     media_root, params, stats = prepared
     index = read_media_index(media_root / "000.jsonl")
     assert stats == {"clips": 5, "ok": 5, "failed": 0}
+    rows = read_rows(media_root / "000.jsonl", MediaRow)  # the index holds typed media rows
+    assert [r.video_name for r in rows] == sorted(index) and all(r.ok and r.params == params.digest() for r in rows)
     for row in index.values():
         clip = load_clip_media(row, media_root)
         assert clip.frames.shape == (8, 72, 96, 3) and clip.frames.dtype == np.uint8
@@ -135,6 +143,24 @@ def test_media_frames_spread_over_the_clip(prepared):
         assert np.allclose(clip.frame_times, np.array(row["frame_indices"]) / row["video_fps"], atol=0.01)
         assert clip.frame_times[0] < clip.duration / 8 and clip.frame_times[-1] > clip.duration * 7 / 8
         assert clip.frames_fps == pytest.approx(8 / clip.duration, rel=0.05)  # 0.8 for 10 s
+
+
+def test_data_summary_counts_usable_qa_and_media_attrition(ingested, prepared, tmp_path):
+    from avrt.data.summary import summarize
+
+    out, _ = ingested
+    media_root, _, _ = prepared
+    manifest = read_rows(out / "manifest.jsonl", ManifestRow)
+    lost = manifest[0].replace(sample_id="lost", video_name="SYNLOST")  # a QA whose clip has no media row
+    shard = tmp_path / "shard.jsonl"
+    shard.write_text("".join(json.dumps(r.to_dict()) + "\n" for r in [*manifest, lost]))
+    summary = summarize(out / "ingest_summary.json", out / "attrition.tsv", [shard], [media_root / "000.jsonl"],
+                        tmp_path / "summary.json", tmp_path / "attrition_all.tsv", tmp_path / "counts.tsv")
+    assert sum(summary["usable_qa"].values()) == len(manifest)
+    assert summary["media"] == {"clips": 5, "ok": 5, "failed": 0, "audio_padded_clips": 1,
+                                "frame_sizes": {"96x72": 5}, "source_sizes": {"160x120": 5}}
+    assert summary["dropped_qa"]["media/media_missing"] == 1
+    assert read_attrition(tmp_path / "attrition_all.tsv")[-1]["sample_id"] == "lost"
 
 
 def test_media_audio_is_exactly_10s_at_16khz_and_padding_is_recorded(synthetic_release, prepared):
@@ -212,6 +238,7 @@ def test_clip_that_fails_in_media_is_recorded_not_fatal(ingested, tmp_path):
     assert stats["failed"] == 1 and stats["ok"] == stats["clips"] - 1
     failed = read_media_index(tmp_path / "000.jsonl")[rows[0]["video_name"]]
     assert failed["status"] == "failed" and failed["reason"] == "media_failed" and failed["detail"]
+    assert not MediaRow.from_dict(failed).ok
     with pytest.raises(ValueError, match=rows[0]["video_name"]):
         load_clip_media(failed, tmp_path)
 
@@ -234,3 +261,57 @@ def test_media_from_files_cuts_benchmark_media_like_the_shards(synthetic_release
     assert np.abs(omni.audio[32000:]).max() == 0.0  # 2 s of audio padded to 10 s
     audio_only = media_from_files("z", params, audio=str(tmp_path / "a.wav"))
     assert audio_only.frames.shape[0] == 0 and audio_only.audio.shape == (160000,)
+
+
+# ---- commands: settings come from the run's config file ----------------------------------------
+def write_config(path: Path, **sections) -> Path:
+    """A run config of the given sections (no models, so nothing to evaluate)."""
+    import yaml
+
+    path.write_text(yaml.safe_dump({"run": "test", "evaluation": {"models": {}}, **sections}))
+    return path
+
+
+def test_ingest_command_reads_the_clip_checks_from_the_config(synthetic_release, tmp_path):
+    from avrt.cli import main
+
+    config = write_config(tmp_path / "config.yaml", data={"checks": {"min_duration_s": 11.0, "workers": 1}})
+    annotations = synthetic_release / "annotations" / "val_qa.json"
+    assert main(["ingest", "--config", str(config), "--annotations", f"val={annotations}",
+                 "--clips-dir", str(synthetic_release / "videos"), "--out", str(tmp_path / "out")]) == 0
+    attrition = read_attrition(tmp_path / "out" / "attrition.tsv")
+    assert attrition and {r["reason"] for r in attrition} == {"clip_too_short"}  # 10 s clips, 11 s minimum
+    assert all(r["detail"].endswith("< 11.00 s") for r in attrition)
+
+
+def test_media_command_cuts_with_the_configs_media_settings(ingested, tmp_path):
+    from avrt.cli import main
+
+    out, _ = ingested
+    first = read_rows(out / "manifest.jsonl", ManifestRow)[0]
+    shard = tmp_path / "shard.jsonl"
+    shard.write_text(json.dumps(first.to_dict()) + "\n")
+    media = {"num_frames": 2, "frame_max_side": 32, "audio_seconds": 1.0}
+    config = write_config(tmp_path / "config.yaml", media=media)
+    assert main(["media", "--config", str(config), "--shard", str(shard), "--index", str(tmp_path / "000.jsonl")]) == 0
+    [row] = read_rows(tmp_path / "000.jsonl", MediaRow)
+    assert row.params == MediaParams.from_config(stage_config("media", media)).digest()
+    assert len(row.frames) == 2 and max(row.frame_size) == 32 and row.audio_samples == 16000
+
+
+def test_synth_command_writes_the_release_the_config_describes(tmp_path):
+    from avrt.cli import main
+
+    synthetic = {"clips": {"val": 2}, "seconds": 1.0, "width": 32, "height": 32, "fps": 4, "seed": 5}
+    config = write_config(tmp_path / "config.yaml", data={"synthetic": synthetic})
+    assert main(["synth", "--config", str(config), "--out", str(tmp_path / "release")]) == 0
+    rows = json.loads((tmp_path / "release" / "annotations" / "val_qa.json").read_text())
+    assert len(rows) == 4 and all(check_annotation(r) is None for r in rows)
+    with av.open(str(tmp_path / "release" / "videos" / f"{rows[0]['video_name']}.mp4")) as c:
+        assert (c.streams.video[0].codec_context.width, c.streams.video[0].codec_context.height) == (32, 32)
+        assert abs(c.duration / av.time_base - 1.0) < 0.3
+    no_synthetic = write_config(tmp_path / "plain.yaml")
+    from avrt.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"data\.synthetic"):
+        main(["synth", "--config", str(no_synthetic), "--out", str(tmp_path / "none")])

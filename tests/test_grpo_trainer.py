@@ -13,6 +13,7 @@ from avrt.models.hf_backend import load_processor
 from avrt.training import grpo as grpo_module
 from avrt.training.data import MediaLookup, StudentInputs
 from avrt.training.grpo import (
+    GROUND_TRUTH,
     METRICS,
     GRPOCollator,
     GRPODataset,
@@ -24,6 +25,7 @@ from avrt.training.grpo_math import group_advantages, grpo_loss
 from avrt.training.rewards import build_rewards, score_completions
 from avrt.training.rollout import HFRollout, media_token_ids, pad_completions
 from avrt.core.config import stage_config
+from avrt.core.rows import ClipRef, ConsensusTrace, ManifestRow, write_rows
 
 STUDENT = stage_config("student", {})
 
@@ -80,6 +82,18 @@ def thinker_state(path) -> dict[str, torch.Tensor]:
     return Qwen2_5OmniThinkerForConditionalGeneration.from_pretrained(path, dtype=torch.float32).state_dict()
 
 
+def consensus_row(row: ManifestRow, clip: ClipRef, sample_index: int, teacher_label: str) -> ConsensusTrace:
+    """A SightSound-R1 consensus row (one teacher trace plus the agreed label) for a shard question."""
+    return ConsensusTrace(
+        sample_id=row.sample_id, sample_index=sample_index, split=row.split, video_name=row.video_name,
+        question=row.question, choices=row.choices, gold_letter=row.gold_letter, question_type=row.question_type,
+        question_relation=row.question_relation, clip=clip, teacher="sightsound", modality="silent_video",
+        model="teacher", checkpoint="ckpt", prompt_id="sightsound_teacher", prompt_sha256="0" * 64, seed=sample_index,
+        raw_output=f"Answer: ({teacher_label})", response=f"Answer: ({teacher_label})", reasoning=None,
+        answer_letter=teacher_label, parse_status="ok", correct=teacher_label == row.gold_letter, prompt_tokens=10,
+        completion_tokens=5, finish_reason="stop", seconds=0.1, teacher_label=teacher_label)
+
+
 def vowel_share(completions, **_columns) -> list[float]:
     """A synthetic dense reward: the share of the completion's characters that are vowels."""
     return [sum(c in "aeiou" for c in text) / max(len(text), 1) for text in completions]
@@ -88,32 +102,33 @@ def vowel_share(completions, **_columns) -> list[float]:
 # ---- prompts and group batches -------------------------------------------------------------------
 def test_prompts_are_the_train_questions_with_ground_truth_or_teacher_labels(shard, tmp_path):
     rows = shard.qa_rows("train")
-    prompts, skipped = read_prompts([shard.manifest])
-    assert [p.example.sample_id for p in prompts] == [str(r["sample_id"]) for r in rows] and not skipped
-    assert all(p.columns == {"answer": r["gold_letter"], "n_options": len(r["choices"])}
+    prompts, skipped = read_prompts([shard.manifest], GROUND_TRUTH)
+    assert [p.example.sample_id for p in prompts] == [r.sample_id for r in rows] and not skipped
+    assert all(p.columns == {"answer": r.gold_letter, "n_options": len(r.choices)} and p.example.gold_letter == r.gold_letter
                for p, r in zip(prompts, rows))
 
-    # SightSound-R1: the teacher's label per sample_id (several consensus rows per sample may repeat it).
+    # SightSound-R1: the teacher's label per sample_id, from its consensus rows (one per trace, so
+    # several rows of one sample repeat it).
     labels = tmp_path / "consensus.jsonl"
     labelled = rows[:2]
-    labels.write_text("".join(json.dumps({"sample_id": r["sample_id"], "teacher_label": "D", "sample_index": k}) + "\n"
-                              for r in labelled for k in range(2)))
+    refs = shard.clip_refs()
+    write_rows(labels, [consensus_row(r, refs[r.video_name], k, "D") for r in labelled for k in range(2)])
     prompts, skipped = read_prompts([shard.manifest], "teacher_label", [labels])
-    assert [p.example.sample_id for p in prompts] == [str(r["sample_id"]) for r in labelled]
+    assert [p.example.sample_id for p in prompts] == [r.sample_id for r in labelled]
     assert skipped == {"no_label": len(rows) - 2}
     accuracy = build_rewards({"rewards": ["accuracy"]}, label_column="teacher_label")
     columns = {k: [p.columns[k] for p in prompts] for k in prompts[0].columns}
     scores = score_completions(accuracy, ["<think>x</think><answer>D</answer>"] * 2, **columns)
     assert scores.total == [1.0, 1.0]  # rewarded for the teacher's letter, whatever the ground truth
 
-    labels.write_text(json.dumps({"sample_id": rows[0]["sample_id"], "teacher_label": "A"}) + "\n"
-                      + json.dumps({"sample_id": rows[0]["sample_id"], "teacher_label": "B"}) + "\n")
-    with pytest.raises(ValueError, match=f"sample '{rows[0]['sample_id']}' has labels 'A' and 'B'"):
+    labels.write_text(json.dumps({"sample_id": rows[0].sample_id, "teacher_label": "A"}) + "\n"
+                      + json.dumps({"sample_id": rows[0].sample_id, "teacher_label": "B"}) + "\n")
+    with pytest.raises(ValueError, match=f"sample '{rows[0].sample_id}' has labels 'A' and 'B'"):
         read_prompts([shard.manifest], "teacher_label", [labels])
 
 
 def test_group_batch_repeats_each_prompts_own_media_for_every_copy(shard, omni_inputs):
-    prompts, _ = read_prompts([shard.manifest])
+    prompts, _ = read_prompts([shard.manifest], GROUND_TRUTH)
     # two questions about different clips, so a copy given the other prompt's media would show
     first = prompts[0]
     second = next(p for p in prompts if p.example.video_name != first.example.video_name)
@@ -167,7 +182,7 @@ def test_media_placeholder_tokens_are_never_sampled(zoo, spec, shard, omni_input
     # 7 media tokens of 512 with probability above 0.99, unless they are suppressed.
     with torch.no_grad():
         model.lm_head.weight.zero_()
-    prompts, _ = read_prompts([shard.manifest])
+    prompts, _ = read_prompts([shard.manifest], GROUND_TRUTH)
     encoded, forward_kwargs = omni_inputs.encode_prompt(prompts[0].example)
     batch = group_batch([encoded], 8, pad_token_id=0)
     stop = [tokenizer.convert_tokens_to_ids("<|im_end|>")]
@@ -214,7 +229,7 @@ def test_rollouts_carry_audio_and_video_to_generate_and_every_log_prob_forward(s
     assert [role for role, kind, _ in calls] == ["policy", "reference", "policy"]
     assert [kind for _, kind, _ in calls] == ["generate", "forward", "forward"]
     # the step's prompts, in the dataloader's order: find them by their encodings
-    singles = [omni_inputs.encode_prompt(p.example)[0] for p in read_prompts([shard.manifest])[0]]
+    singles = [omni_inputs.encode_prompt(p.example)[0] for p in read_prompts([shard.manifest], GROUND_TRUTH)[0]]
     generate_kwargs = calls[0][2]
     assert generate_kwargs["use_audio_in_video"] is True
     rows_per_video = singles[0]["pixel_values_videos"].shape[0]
@@ -324,7 +339,7 @@ def test_encoders_stay_frozen_and_the_final_checkpoint_loads_through_the_model_l
     loaded = student_spec(final, sampling={"temperature": 0.0, "max_new_tokens": 4})
     backend = load_model(loaded)
     inputs = StudentInputs(loaded, backend.adapter, backend.processor, MediaLookup([shard.media_index]))
-    [completion] = backend.generate([inputs.request(read_prompts([shard.manifest])[0][0].example)])
+    [completion] = backend.generate([inputs.request(read_prompts([shard.manifest], GROUND_TRUTH)[0][0].example)])
     assert completion.completion_tokens >= 1 and completion.prompt_tokens > 50
 
 
@@ -380,3 +395,22 @@ def test_grpo_raises_the_mean_reward_of_a_synthetic_task(shard, spec, tmp_path):
     start, end = sum(curve[:5]) / 5, sum(curve[-5:]) / 5
     print(f"mean reward over the first 5 steps {start:.3f}, over the last 5 steps {end:.3f}")
     assert len(curve) == 40 and end > start + 0.15
+
+
+def test_grpo_command_reads_the_run_config_and_starts_from_the_given_checkpoint(tmp_path, monkeypatch):
+    import yaml
+
+    from avrt.cli import main
+
+    config = {"run": "t", "models": {"student": {"family": "qwen2_5_omni", "checkpoint": "hub/base"}},
+              "grpo": {"beta": 0.05, "label_column": "teacher_label"}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    calls = []
+    monkeypatch.setattr(grpo_module, "train_grpo", lambda *args: calls.append(args))
+    assert main(["grpo", "--config", str(tmp_path / "config.yaml"), "--checkpoint", "sft/final", "--shards", "s.jsonl",
+                 "--media", "m.jsonl", "--labels", "l.jsonl", "--out", "grpo/final"]) == 0
+    [(grpo, student, spec, inputs, out, _)] = calls
+    assert grpo == stage_config("grpo", {"beta": 0.05, "label_column": "teacher_label"})
+    assert student == stage_config("student", {})
+    assert (spec.name, spec.checkpoint) == ("student", "sft/final")
+    assert inputs == GRPOInputs(manifests=["s.jsonl"], media_indexes=["m.jsonl"], label_files=["l.jsonl"])

@@ -33,3 +33,19 @@ def test_slurm_job_ids_ignore_other_files(tmp_path):
     (d / "notanid.log").write_text("")
     (d / "17.log").write_text("")
     assert slurm_job_ids(tmp_path) == {"x": ["17"]}
+
+
+def test_run_manifest_command_records_the_validated_config_file(tmp_path, monkeypatch):
+    import yaml
+
+    from avrt.cli import main
+    from avrt.core.config import load_config
+
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"run": "r2", "evaluation": {"models": {}}, "sft": {"learning_rate": 1.0e-5}}))
+    (tmp_path / "a.txt").write_text("a")
+    monkeypatch.chdir(tmp_path)
+    assert main(["run-manifest", "--config", str(config), "--artifacts", "a.txt", "--out", "m.json"]) == 0
+    manifest = json.loads((tmp_path / "m.json").read_text())
+    assert manifest["run"] == "r2" and manifest["config"] == json.loads(json.dumps(load_config(config)))
+    assert manifest["config"]["sft"]["learning_rate"] == 1e-5 and manifest["config"]["sft"]["warmup_steps"] == 100

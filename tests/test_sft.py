@@ -10,6 +10,7 @@ import torch
 from sft_fixtures import build_student_zoo, cpu_sft_config, prepare_synthetic_shard, student_spec, write_avrt20k
 
 from avrt.core.answers import is_strict_format, strict_answer_letter
+from avrt.core.rows import MediaRow, TrainingExample, write_rows
 from avrt.models.adapters import get_adapter
 from avrt.models.hf_backend import load_processor
 from avrt.training.data import (
@@ -60,11 +61,12 @@ def test_template_traces_are_strict_and_carry_the_ground_truth(shard):
     examples = load_examples("template", [shard.manifest], "train")
     assert len(examples) == len(shard.qa_rows("train")) > 0
     for ex, row in zip(examples, shard.qa_rows("train")):
+        assert isinstance(ex, TrainingExample) and ex.sample_id == row.sample_id
         assert is_strict_format(ex.completion)
-        assert strict_answer_letter(ex.completion) == row["gold_letter"] == ex.answer
-        assert row["choices"][row["answer_index"]] in ex.completion
+        assert strict_answer_letter(ex.completion) == row.gold_letter == ex.gold_letter
+        assert row.choices[row.answer_index] in ex.completion
     assert {ex.sample_id for ex in load_examples("template", [shard.manifest], "val")} == \
-           {str(r["sample_id"]) for r in shard.qa_rows("val")}
+           {r.sample_id for r in shard.qa_rows("val")}
 
 
 def test_labels_cover_exactly_the_assistant_trace_and_its_end_of_turn(shard, omni_inputs):
@@ -114,29 +116,58 @@ def test_media_go_in_at_the_clips_own_frame_rate(shard, omni_inputs):
 
 def test_examples_without_prepared_media_are_counted_and_left_out(shard, tmp_path):
     rows = shard.qa_rows("train")
-    lost = dict(rows[0], video_name="SYNGONE0000000_000000")
+    lost = rows[0].replace(video_name="SYNGONE0000000_000000")
     failed_index = tmp_path / "failed.jsonl"
-    failed_index.write_text(json.dumps({"video_name": "SYNBROKEN", "status": "failed", "reason": "media_failed"}) + "\n")
-    broken = dict(rows[1], video_name="SYNBROKEN")
-    path = write_avrt20k(tmp_path / "train.jsonl", [*rows, lost, broken], lambda r: template_trace(
-        tuple(r["choices"]), r["answer_index"]))
+    write_rows(failed_index, [MediaRow(video_name="SYNBROKEN", clip_path="SYNBROKEN.mp4", params="x", status="failed",
+                                       reason="media_failed", detail="DecordError: cannot decode")])
+    broken = rows[1].replace(video_name="SYNBROKEN")
+    path = write_avrt20k(tmp_path / "train.jsonl", [*rows, lost, broken],
+                         lambda r: template_trace(r.choices, r.answer_index))
     kept, skipped = attach_media(examples_from_avrt20k([path]), MediaLookup([shard.media_index, failed_index]))
     assert len(kept) == len(rows)
     assert skipped == {"not_in_media_index": 1, "media_media_failed": 1}
+    refs = shard.clip_refs()
+    assert all(ex.clip == refs[ex.video_name] for ex in kept)  # each kept example holds its clip
+
+
+def test_examples_take_the_clip_their_row_carries(shard, omni_inputs, tmp_path):
+    """Our exports carry each row's clip: training reads it from there, no media index needed."""
+    rows = shard.qa_rows("train")
+    refs = shard.clip_refs()
+    failed = MediaRow(video_name=rows[1].video_name, clip_path="x.mp4", params="x", status="failed",
+                      reason="media_failed", detail="DecordError")
+    clips = {**refs, rows[1].video_name: refs[rows[1].video_name].replace(media=failed)}
+    path = write_avrt20k(tmp_path / "train.jsonl", rows, lambda r: template_trace(r.choices, r.answer_index), clips)
+    examples = examples_from_avrt20k([path])
+    assert [ex.clip for ex in examples] == [clips[r.video_name] for r in rows]
+    assert [ex.gold_letter for ex in examples] == [r.gold_letter for r in rows]
+    # the row's own (failed) clip wins over a prepared one in the media indexes
+    kept, skipped = attach_media(examples, MediaLookup([shard.media_index]))
+    assert skipped == {"media_media_failed": sum(r.video_name == rows[1].video_name for r in rows)}
+    ok = [ex for ex in examples if ex.clip.media.ok]
+    kept, skipped = attach_media(ok, MediaLookup([]))
+    assert kept == ok and not skipped
+    inputs = StudentInputs(omni_inputs.spec, omni_inputs.adapter, omni_inputs.processor, MediaLookup([]))
+    request = inputs.request(kept[0])
+    assert request.media.video_name == kept[0].video_name and request.modalities == ("frames", "audio")
+    assert torch.equal(inputs.encode_sft(kept[0])["input_ids"], omni_inputs.encode_sft(kept[0])["input_ids"])
 
 
 def test_released_schema_parquet_is_read_as_given(shard, tmp_path):
     import pandas as pd
 
     rows = shard.qa_rows("train")[:3]
-    released = pd.DataFrame([{"id": int(r["sample_id"]), "video_name": r["video_name"], "video_id": 7,
-                              "question": r["question"], "choices": r["choices"], "answer": r["gold_letter"],
+    released = pd.DataFrame([{"sample_id": r.sample_id, "video_name": r.video_name,
+                              "question": r.question, "choices": list(r.choices), "answer": r.gold_letter,
                               "question_relation": "Both", "question_type": "Which",
                               "av_reasoning": " <think>t</think><answer>A</answer>\n"} for r in rows])
     released.to_parquet(tmp_path / "af3_kimivl.parquet")
     examples = load_examples("released", [tmp_path / "af3_kimivl.parquet"], "train")
-    assert [e.sample_id for e in examples] == [str(r["sample_id"]) for r in rows]
+    assert [e.sample_id for e in examples] == [r.sample_id for r in rows]
     assert all(e.completion == "<think>t</think><answer>A</answer>" and isinstance(e.choices, tuple) for e in examples)
+    assert all(e.clip is None for e in examples)  # found by video_name in the media indexes
+    kept, _ = attach_media(examples, MediaLookup([shard.media_index]))
+    assert [e.clip for e in kept] == [shard.clip_refs()[r.video_name] for r in rows]
 
 
 # ---- training ------------------------------------------------------------------------------------
@@ -161,7 +192,6 @@ def test_training_lowers_the_loss_and_leaves_frozen_encoders_bit_identical(shard
 
 def test_final_checkpoint_loads_through_the_model_layer(shard, zoo, tmp_path):
     from avrt.models.backends import load_model
-    from avrt.training.data import TrainingExample
 
     final = tmp_path / "final"
     train_sft(cpu_sft_config(data={"source": "template"}, max_steps=2), STUDENT,
@@ -332,3 +362,25 @@ def test_a_starting_checkpoint_retrained_under_the_same_path_is_a_new_run(tmp_pa
     os.utime(start / "model.safetensors", ns=(1, 1))
     assert prepare_run_dir(out, {"student": student_record(spec, {"freeze": []})}) is None
     assert not (out / "checkpoint-6").exists()
+
+
+def test_sft_command_reads_the_run_config(tmp_path, monkeypatch):
+    """`avrt sft --config`: the sft and student blocks and the student's model spec come from the file."""
+    import yaml
+
+    from avrt.cli import main
+    from avrt.training import sft as sft_module
+
+    config = {"run": "t", "models": {"tiny": {"family": "qwen2_5_omni", "checkpoint": str(tmp_path / "ckpt")}},
+              "student": {"model": "tiny", "freeze": ["visual"]}, "sft": {"max_steps": 3, "deepspeed": None},
+              "evaluation": {"models": {}}}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    calls = []
+    monkeypatch.setattr(sft_module, "train_sft", lambda *args: calls.append(args))
+    assert main(["sft", "--config", str(tmp_path / "config.yaml"), "--train", "t.jsonl", "--media", "m.jsonl",
+                 "--out", str(tmp_path / "final")]) == 0
+    [(sft, student, spec, inputs, out, checkpoints)] = calls
+    assert sft == stage_config("sft", {"max_steps": 3, "deepspeed": None})
+    assert student == {"model": "tiny", "freeze": ["visual"]}
+    assert (spec.name, spec.family, spec.checkpoint) == ("tiny", "qwen2_5_omni", str(tmp_path / "ckpt"))
+    assert inputs == SFTInputs(train=["t.jsonl"], val=[], media_indexes=["m.jsonl"]) and checkpoints is None

@@ -63,7 +63,7 @@ def learned(tmp_path_factory):
         "loss_start": summary["loss_curve"][0]["loss"],
         "loss_end": summary["loss_curve"][-1]["loss"],
         "format_compliance": sum(is_strict_format(c.text) for c in completions) / len(completions),
-        "accuracy": sum(strict_answer_letter(c.text, len(e.choices)) == e.answer
+        "accuracy": sum(strict_answer_letter(c.text, len(e.choices)) == e.gold_letter
                         for c, e in zip(completions, held_out)) / len(held_out),
         "chance": sum(1 / len(e.choices) for e in held_out) / len(held_out),
         "examples": [c.text for c in completions[:4]],

@@ -123,7 +123,8 @@ def test_demo_on_slurm_matches_local_run(slurm_cluster, tmp_path, target_args):
         assert slurm_cluster.job_state(job_id) == "COMPLETED"
         assert "slurm_logs" in slurm_log.parts and "Finished jobid" in slurm_log.read_text()
 
-    local = run_snakemake(local_dir, "--cores", "2", *target_args, env=slurm_cluster.env)
+    local = run_snakemake(local_dir, "--cores", "2", "--configfile", "config/demo.yaml", *target_args,
+                          env=slurm_cluster.env)
     assert local.returncode == 0, local.stderr[-5000:]
     assert "SLURM jobid" not in local.stderr
     slurm_outputs, local_outputs = output_files(slurm_dir), output_files(local_dir)

@@ -270,8 +270,17 @@ def test_released_avrt20k_missing_fields_named(tmp_path):
                                        r"\['av_reasoning', 'question_relation', 'question_type'\]"):
         read_avrt20k(tmp_path / "bad.json")
     (tmp_path / "bad.jsonl").write_text(json.dumps({**avrt20k_row(ROWS[0]).to_dict(), "answer": 1}) + "\n")
-    with pytest.raises(RowError, match=r"bad.jsonl:1: Avrt20kRow.answer: expected str, got 1"):
+    with pytest.raises(RowError, match=r"bad.jsonl: line 1: Avrt20kRow.answer: expected str, got 1"):
         read_avrt20k(tmp_path / "bad.jsonl")
+
+
+def test_released_avrt20k_columns_map_to_ours(tmp_path, caplog):
+    release = [{**{k: v for k, v in avrt20k_row(r).to_dict().items() if k not in ("sample_id", "clip")},
+                "id": int(r.sample_id), "video_id": 7} for r in ROWS[:3]]
+    (tmp_path / "release.json").write_text(json.dumps(release))
+    rows = read_avrt20k(tmp_path / "release.json")
+    assert [r.sample_id for r in rows] == ["0", "1", "2"] and rows[0].video_name == "v0" and rows[0].clip is None
+    assert "columns ['video_id'] are no AVRT-20K fields" in caplog.text
 
 
 def test_trace_stats_count_tokens_and_distributions(zoo, tmp_path):

@@ -117,10 +117,11 @@ def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     table8 = (run / "tables/table8.md").read_text()  # OmniBench by the two teachers' correctness
     assert table8.startswith("| Model | Easy (n=") and all(f"| {tag} |" in table8 for tag in ("base", "sft", "grpo"))
 
-    again = run_snakemake(workflow_dir, "--cores", "2", "-n")
+    again = run_snakemake(workflow_dir, "--cores", "2", "-n", "--configfile", "config/demo.yaml")
     assert "Nothing to be done" in again.stdout + again.stderr
     # --forcerun a shard-level rule: it and what depends on it, nothing upstream
-    forced = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--forcerun", "prepare_media").stdout)
+    forced = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--configfile", "config/demo.yaml",
+                                      "--forcerun", "prepare_media").stdout)
     assert forced["prepare_media"] == 2 and forced["teacher"] == 4 and forced["merge_traces"] == 2
     assert not {"ingest_avqa", "synthesize_avqa", "build_tiny_models"} & set(forced)
     # training reads the media, so the trained students are evaluated again; the base model is not
@@ -133,8 +134,8 @@ def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     assert changed["merge_traces"] == 2 and changed["filter_traces"] == changed["export_avrt20k"] == 1
     assert not {"prepare_media", "teacher", "ingest_avqa", "sft"} & set(changed)  # demo SFT reads templates
     # --until stops after a stage
-    until = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--forcerun", "shard_manifest",
-                                     "--until", "prepare_media").stdout)
+    until = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--configfile", "config/demo.yaml",
+                                     "--forcerun", "shard_manifest", "--until", "prepare_media").stdout)
     assert set(until) == {"shard_manifest", "prepare_media", "total"}
 
 

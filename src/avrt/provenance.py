@@ -7,13 +7,13 @@ the Slurm executor (from its log under `.snakemake/slurm_logs/`).
 
 from __future__ import annotations
 
-import json
 import platform
 import re
 import subprocess
 from importlib import metadata
 from pathlib import Path
 
+from avrt.core.config import add_config_argument, load_config
 from avrt.core.io import file_sha256, write_json
 from avrt.core.prompts import known_prompt_ids, load_prompt
 
@@ -79,11 +79,11 @@ def write_run_manifest(out: str | Path, config: dict, artifacts: list[str | Path
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--config", required=True, help="JSON of the validated config")
+    add_config_argument(parser)
     parser.add_argument("--artifacts", nargs="+", required=True, help="files or directories to checksum")
     parser.add_argument("--out", required=True)
 
 
 def run(args) -> int:
-    write_run_manifest(args.out, json.loads(args.config), args.artifacts)
+    write_run_manifest(args.out, load_config(*args.config), args.artifacts)
     return 0

@@ -1,18 +1,11 @@
 # Validation, paths and shard lists shared by every stage.
-import json
 import os
 import shlex
 
-from avrt.core.config import ConfigError, deep_merge, load_yaml, validate_config, write_run_config
+from avrt.core.config import ConfigError, validate_config, write_run_config
 from avrt.data.shard import shard_ids
 
 
-# Without --configfile the embedded demo runs; --config overrides still apply on top of it.
-if not workflow.overwrite_configfiles:
-    _demo = load_yaml(workflow.source_path("../../config/demo.yaml"))
-    _merged = deep_merge(_demo, dict(config))
-    config.clear()
-    config.update(_merged)
 try:
     _validated = validate_config(config)
 except ConfigError as err:
@@ -48,11 +41,6 @@ def avqa_clips_dir():
     return config["data"]["avqa"]["clips_dir"]
 
 
-def shell_json(obj):
-    """A JSON value quoted for the shell, for passing config sections to the CLI."""
-    return shlex.quote(json.dumps(obj, sort_keys=True))
-
-
 def final_outputs():
     outputs = [f"{RUN}/data/data_summary.json"]
     if SIGHTSOUND["enabled"]:
@@ -83,10 +71,6 @@ def model_input(name):
     """A model's checkpoint as a rule input when this workflow builds it, else nothing."""
     ckpt = config["models"][name]["checkpoint"]
     return [ckpt] if is_tiny(ckpt) else []
-
-
-def model_params(name):
-    return {"name": name, "spec": shell_json(config["models"][name])}
 
 
 # ---- teachers and merger --------------------------------------------------------------------
@@ -183,8 +167,8 @@ def difficulty_table_args():
     results = difficulty_teacher_results()
     if not results:
         return ""
-    pairs = " ".join(f"{t}={path}" for t, path in results.items())
-    return f"--difficulty-benchmark {DIFFICULTY['benchmark']} --teacher-results {pairs}"
+    pairs = " ".join(shlex.quote(f"{t}={path}") for t, path in results.items())
+    return f"--difficulty-benchmark {shlex.quote(DIFFICULTY['benchmark'])} --teacher-results {pairs}"
 
 
 def stage_checkpoint(stage):

@@ -8,18 +8,14 @@ if config["data"]["synthetic"]:
             annotations=[f"{RUN}/synthetic/annotations/{s}_qa.json" for s in avqa_annotations()],
             videos=directory(f"{RUN}/synthetic/videos"),
         params:
-            clips=lambda w: ",".join(f"{k}={v}" for k, v in config["data"]["synthetic"]["clips"].items()),
-            faults=lambda w: ",".join(f"{k}={v}" for k, v in config["data"]["synthetic"]["faults"].items()),
-            s=lambda w: config["data"]["synthetic"],
+            synthetic=config["data"]["synthetic"],
             out=lambda w, output: os.path.dirname(output.videos),
         log:
             f"{LOGS}/synthesize_avqa.log",
         conda:
             "../../envs/data.yaml"
         shell:
-            "avrt synth --out {params.out} --clips {params.clips} --faults '{params.faults}'"
-            " --seconds {params.s[seconds]} --width {params.s[width]} --height {params.s[height]}"
-            " --fps {params.s[fps]} --seed {params.s[seed]} > {log} 2>&1"
+            "avrt synth --config {RUN_CONFIG:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule ingest_avqa:
@@ -31,7 +27,7 @@ rule ingest_avqa:
         attrition=f"{RUN}/data/attrition.tsv",
         summary=f"{RUN}/data/ingest_summary.json",
     params:
-        annotations=" ".join(f"{k}={v}" for k, v in avqa_annotations().items()),
+        annotations=[f"{k}={v}" for k, v in avqa_annotations().items()],
         clips_dir=lambda w, input: input.clips or avqa_clips_dir(),
         clip_ext=config["data"]["avqa"]["clip_ext"],
         min_duration=config["data"]["checks"]["min_duration_s"],
@@ -42,9 +38,8 @@ rule ingest_avqa:
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt ingest --annotations {params.annotations} --clips-dir {params.clips_dir}"
-        " --clip-ext {params.clip_ext} --min-duration {params.min_duration}"
-        " --workers {threads} --out {params.out} > {log} 2>&1"
+        "avrt ingest --config {RUN_CONFIG:q} --annotations {params.annotations:q} --clips-dir {params.clips_dir:q}"
+        " --workers {threads} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule shard_manifest:
@@ -57,7 +52,7 @@ rule shard_manifest:
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt shard --manifest {input} --outputs {output} > {log} 2>&1"
+        "avrt shard --manifest {input:q} --outputs {output:q} > {log:q} 2>&1"
 
 
 rule prepare_media:
@@ -66,15 +61,14 @@ rule prepare_media:
     output:
         f"{RUN}/media/{{shard}}.jsonl",
     params:
-        media=lambda w: shell_json(config["media"]),
+        media=config["media"],
     threads: 4
     log:
         f"{LOGS}/prepare_media/{{shard}}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt media --shard {input} --index {output} --params {params.media}"
-        " --workers {threads} > {log} 2>&1"
+        "avrt media --config {RUN_CONFIG:q} --shard {input:q} --index {output:q} --workers {threads} > {log:q} 2>&1"
 
 
 rule data_summary:
@@ -100,6 +94,6 @@ rule data_summary:
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt data-summary --ingest-summary {input.ingest} --attrition {input.attrition}"
-        " --shards {input.shards} --media {input.media} --out-summary {output.summary}"
-        " --out-attrition {output.attrition} --out-counts {output.counts} > {log} 2>&1"
+        "avrt data-summary --ingest-summary {input.ingest:q} --attrition {input.attrition:q}"
+        " --shards {input.shards:q} --media {input.media:q} --out-summary {output.summary:q}"
+        " --out-attrition {output.attrition:q} --out-counts {output.counts:q} > {log:q} 2>&1"

@@ -7,15 +7,14 @@ if EVAL["synthetic"]:
         output:
             list(synthetic_benchmark_files().values()),
         params:
-            n_items=EVAL["synthetic"]["items"],
-            seed=EVAL["synthetic"]["seed"],
-            out=lambda w, output: os.path.dirname(os.path.dirname(output[0])),  # <out>/<benchmark>/<file>
+            synthetic=EVAL["synthetic"],
+            out=SYNTH_BENCH,  # the registry's file layouts are relative to it
         log:
             f"{LOGS}/synthesize_benchmarks.log",
         conda:
             "../../envs/data.yaml"
         shell:
-            "avrt eval-synth --out {params.out} --items {params.n_items} --seed {params.seed} > {log} 2>&1"
+            "avrt eval-synth --config {RUN_CONFIG:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule eval_records:
@@ -31,8 +30,8 @@ rule eval_records:
     conda:
         "../../envs/evaluation.yaml"
     shell:
-        "avrt eval-records --benchmark {wildcards.benchmark} --annotations {input} --media-dir {params.media_dir}"
-        " --output {output.records} --report {output.report} > {log} 2>&1"
+        "avrt eval-records --benchmark {wildcards.benchmark:q} --annotations {input:q} --media-dir {params.media_dir:q}"
+        " --output {output.records:q} --report {output.report:q} > {log:q} 2>&1"
 
 
 rule evaluate:
@@ -44,21 +43,19 @@ rule evaluate:
     wildcard_constraints:
         mask="both|audio_only|video_only",
     params:
-        model=lambda w: model_params(EVAL["models"][w.tag]["model"]),
-        checkpoint=lambda w: (
-            f"--checkpoint {stage_checkpoint(EVAL['models'][w.tag]['stage'])}" if EVAL["models"][w.tag]["stage"] else ""
+        entry=lambda w: EVAL["models"][w.tag],
+        spec=lambda w: config["models"][EVAL["models"][w.tag]["model"]],
+        media=config["media"],
+        checkpoint=lambda w, input: (
+            "--checkpoint " + shlex.quote(input.model[0]) if EVAL["models"][w.tag]["stage"] else ""
         ),
-        prompt=lambda w: EVAL["models"][w.tag]["prompt"],
-        media=shell_json(config["media"]),
-        chunk=EVAL["chunk_size"],
     log:
         f"{LOGS}/evaluate/{{tag}}/{{benchmark}}/{{mask}}.log",
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt evaluate --records {input.records} --model {params.model[spec]} --model-name {params.model[name]}"
-        " {params.checkpoint} --prompt {params.prompt} --media-params {params.media} --mask {wildcards.mask}"
-        " --chunk-size {params.chunk} --out {output} > {log} 2>&1"
+        "avrt evaluate --config {RUN_CONFIG:q} --records {input.records:q} --model-tag {wildcards.tag:q}"
+        " {params.checkpoint} --mask {wildcards.mask:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule score_benchmark:
@@ -72,7 +69,7 @@ rule score_benchmark:
     conda:
         "../../envs/evaluation.yaml"
     shell:
-        "avrt eval-score --records {input.records} --predictions {input.predictions} --output {output} > {log} 2>&1"
+        "avrt eval-score --records {input.records:q} --predictions {input.predictions:q} --output {output:q} > {log:q} 2>&1"
 
 
 # Difficulty subsets (paper Table 8): a teacher answers one benchmark with its own prompt and modality.
@@ -86,17 +83,16 @@ rule evaluate_teacher:
         teacher=r"[a-z0-9_]+",
         benchmark=r"[^/]+",
     params:
-        model=lambda w: model_params(TEACHERS[w.teacher]["model"]),
-        teacher=lambda w: shell_json(TEACHERS[w.teacher]),
-        media=shell_json(config["media"]),
-        chunk=EVAL["chunk_size"],
+        teacher=lambda w: TEACHERS[w.teacher],
+        spec=lambda w: config["models"][TEACHERS[w.teacher]["model"]],
+        media=config["media"],
     log:
         f"{LOGS}/evaluate_teacher/{{teacher}}/{{benchmark}}.log",
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt evaluate --records {input.records} --model {params.model[spec]} --model-name {params.model[name]}"
-        " --teacher {params.teacher} --media-params {params.media} --chunk-size {params.chunk} --out {output} > {log} 2>&1"
+        "avrt evaluate --config {RUN_CONFIG:q} --records {input.records:q} --teacher {wildcards.teacher:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule score_teacher:
@@ -113,8 +109,8 @@ rule score_teacher:
     conda:
         "../../envs/evaluation.yaml"
     shell:
-        "avrt eval-score --records {input.records} --predictions {input.predictions} --answer-parser teacher"
-        " --output {output} > {log} 2>&1"
+        "avrt eval-score --records {input.records:q} --predictions {input.predictions:q} --answer-parser teacher"
+        " --output {output:q} > {log:q} 2>&1"
 
 
 rule results_tables:
@@ -132,10 +128,8 @@ rule results_tables:
         table9_csv=f"{RUN}/tables/table9.csv",
         **difficulty_table_outputs(),
     params:
-        results=" ".join(
-            f"{tag}:{bench}:{mask}={RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()
-        ),
-        base=f"--base {EVAL['base_model']}" if EVAL["base_model"] else "",
+        results=[f"{tag}:{bench}:{mask}={RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()],
+        base=f"--base {shlex.quote(EVAL['base_model'])}" if EVAL["base_model"] else "",
         difficulty=difficulty_table_args(),
         out=lambda w, output: os.path.dirname(output.table3),
     log:
@@ -143,4 +137,4 @@ rule results_tables:
     conda:
         "../../envs/evaluation.yaml"
     shell:
-        "avrt eval-tables --results {params.results} {params.base} {params.difficulty} --out-dir {params.out} > {log} 2>&1"
+        "avrt eval-tables --results {params.results:q} {params.base} {params.difficulty} --out-dir {params.out:q} > {log:q} 2>&1"

@@ -18,9 +18,10 @@ rule grpo:
         directory(stage_checkpoint("grpo")),
     params:
         launch=launch_prefix(GRPO["num_gpus"], GRPO["num_nodes"]),
-        grpo=shell_json(GRPO),
-        student=shell_json(config["student"]),
-        model=model_params(config["student"]["model"]),
+        # what the job reads of the config (a change re-runs it)
+        grpo=GRPO,
+        student=config["student"],
+        spec=config["models"][config["student"]["model"]],
     resources:
         **slurm_resources(GRPO["num_gpus"], GRPO["num_nodes"]),
     log:
@@ -28,6 +29,5 @@ rule grpo:
     conda:
         "../../envs/training.yaml"
     shell:
-        "{params.launch} grpo --grpo {params.grpo} --student {params.student} --model {params.model[spec]}"
-        " --model-name {params.model[name]} --checkpoint {input.sft} --shards {input.shards} --media {input.media}"
-        " --labels {input.labels} --out {output} > {log} 2>&1"
+        "{params.launch} grpo --config {RUN_CONFIG:q} --checkpoint {input.sft:q} --shards {input.shards:q}"
+        " --media {input.media:q} --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"

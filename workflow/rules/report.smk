@@ -7,10 +7,10 @@ rule run_manifest:
     output:
         report(f"{RUN}/provenance/run_manifest.json", caption="../report/run_manifest.rst", category="Provenance"),
     params:
-        config=shell_json(config),
+        config=config,  # the manifest records the whole config
     log:
         f"{LOGS}/run_manifest.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt run-manifest --config {params.config} --artifacts {input} --out {output} > {log} 2>&1"
+        "avrt run-manifest --config {RUN_CONFIG:q} --artifacts {input:q} --out {output:q} > {log:q} 2>&1"

@@ -8,14 +8,14 @@ if tiny_families():
             [directory(f"{TINY_MODELS}/{family}") for family in tiny_families()],
             zoo=f"{TINY_MODELS}/zoo.json",
         params:
-            families=" ".join(tiny_families()),
+            families=tiny_families(),
             out=lambda w, output: os.path.dirname(output.zoo),
         log:
             f"{LOGS}/build_tiny_models.log",
         conda:
             "../../envs/inference.yaml"
         shell:
-            "avrt zoo --out {params.out} --families {params.families} > {log} 2>&1"
+            "avrt zoo --out {params.out:q} --families {params.families:q} > {log:q} 2>&1"
 
 
 rule teacher:

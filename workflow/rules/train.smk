@@ -30,9 +30,10 @@ rule sft:
         directory(stage_checkpoint("sft")),
     params:
         launch=launch_prefix(SFT["num_gpus"], SFT["num_nodes"]),
-        sft=shell_json(SFT),
-        student=shell_json(config["student"]),
-        model=model_params(config["student"]["model"]),
+        # what the job reads of the config (a change re-runs it)
+        sft=SFT,
+        student=config["student"],
+        spec=config["models"][config["student"]["model"]],
     resources:
         **slurm_resources(SFT["num_gpus"], SFT["num_nodes"]),
     log:
@@ -40,6 +41,5 @@ rule sft:
     conda:
         "../../envs/training.yaml"
     shell:
-        "{params.launch} sft --sft {params.sft} --student {params.student} --model {params.model[spec]}"
-        " --model-name {params.model[name]} --train {input.train} --val {input.val} --media {input.media}"
-        " --out {output} > {log} 2>&1"
+        "{params.launch} sft --config {RUN_CONFIG:q} --train {input.train:q} --val {input.val:q} --media {input.media:q}"
+        " --out {output:q} > {log:q} 2>&1"

@@ -9,11 +9,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 from pathlib import Path
 
-from avrt.core.rows import Avrt20kRow, read_rows
+from avrt.core.io import read_jsonl
+from avrt.core.rows import Avrt20kRow
+
+log = logging.getLogger(__name__)
 
 AVQA_REQUIRED_FIELDS = ("id", "video_name", "question_text", "multi_choice", "answer")
 AVQA_N_OPTIONS = 4  # every AVQA question has four options (the official schema)
@@ -46,20 +51,31 @@ def in_val(sample_id, fraction: float, seed: int) -> bool:
 def read_avrt20k(path: str | Path) -> list[Avrt20kRow]:
     """AVRT-20K rows from our export or the released files (JSONL, JSON list or parquet).
 
-    A bad row raises RowError naming the file and its line (JSONL) or row index (JSON, parquet).
+    The release's own `id` column becomes `sample_id`; other columns that are no Avrt20kRow field
+    are left out (and named in a warning). A row lacking one of the six AVRT-20K fields, or with a
+    wrong type, raises RowError naming the file and its line (JSONL) or row index (JSON, parquet).
     """
     path = Path(path)
-    if path.suffix not in (".parquet", ".json"):
-        return read_rows(path, Avrt20kRow)
     if path.suffix == ".parquet":
         import pandas as pd
 
-        rows = pd.read_parquet(path).to_dict(orient="records")
+        rows, where = pd.read_parquet(path).to_dict(orient="records"), "row {}"
+    elif path.suffix == ".json":
+        rows, where = json.loads(path.read_text()), "row {}"
     else:
-        rows = json.loads(path.read_text())
-    out = []
+        rows, where = list(read_jsonl(path)), "line {}"
+    fields = {f.name for f in dataclasses.fields(Avrt20kRow)}
+    out, ignored = [], set()
     for i, row in enumerate(rows):
-        if isinstance(row, dict) and not isinstance(row.get("choices", []), list):
-            row = {**row, "choices": list(row["choices"])}  # parquet gives numpy arrays
-        out.append(Avrt20kRow.from_dict(row, where=f"{path}: row {i}"))
+        if isinstance(row, dict):
+            row = dict(row)
+            if "id" in row and "sample_id" not in row:
+                row["sample_id"] = str(row.pop("id"))
+            ignored |= set(row) - fields
+            row = {k: (list(v) if k == "choices" and not isinstance(v, list) else v)  # parquet: arrays
+                   for k, v in row.items() if k in fields}
+        label = where.format(i + 1 if where.startswith("line") else i)
+        out.append(Avrt20kRow.from_dict(row, where=f"{path}: {label}"))
+    if ignored:
+        log.warning("%s: columns %s are no AVRT-20K fields and were left out", path, sorted(ignored))
     return out

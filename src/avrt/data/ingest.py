@@ -27,8 +27,10 @@ import av
 from tqdm import tqdm
 
 from avrt.core.answers import option_letter
+from avrt.core.config import add_config_argument, load_config, stage_config
 from avrt.core.datasets import check_avqa_row
-from avrt.core.io import atomic_path, write_json, write_jsonl
+from avrt.core.io import atomic_path, write_json
+from avrt.core.rows import ManifestRow, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +52,7 @@ class ClipProbe:
     audio_channels: int = 0
 
 
-def probe_clip(path: str, min_duration: float = 0.0) -> ClipProbe:
+def probe_clip(path: str, min_duration: float) -> ClipProbe:
     """Check one clip without decoding it all: it exists, opens, decodes a frame, has audio."""
     p = Path(path)
     if not p.exists():
@@ -107,10 +109,18 @@ def ingest(
     annotations: dict[str, str | Path],
     clips_dir: str | Path,
     out_dir: str | Path,
-    clip_ext: str = ".mp4",
-    min_duration: float = 1.0,
-    workers: int = 1,
+    data: dict | None = None,
+    workers: int | None = None,
 ) -> dict:
+    """Check every annotated QA and its clip; write the manifest, attrition table and summary.
+
+    `data` is the config's `data` block (clip extension under `avqa`, clip checks under `checks`);
+    None takes the schema's defaults. `workers` (processes probing clips) overrides
+    `data.checks.workers`, e.g. with the threads the workflow granted the job.
+    """
+    data = stage_config("data", data or {})
+    clip_ext, min_duration = data["avqa"]["clip_ext"], data["checks"]["min_duration_s"]
+    workers = workers or data["checks"]["workers"]
     out = Path(out_dir)
     attrition: list[dict] = []
     candidates: list[dict] = []
@@ -157,33 +167,33 @@ def ingest(
             drop(row, row["_split"], probe.reason, probe.detail, stage="clip_check")
             continue
         manifest.append(
-            {
-                "sample_id": row["id"],
-                "split": row["_split"],
-                "video_name": row["video_name"],
-                "video_id": row.get("video_id"),
-                "clip_path": probe.path,
-                "question": row["question_text"],
-                "choices": row["multi_choice"],
-                "answer_index": row["answer"],
-                "gold_letter": option_letter(row["answer"]),
-                "question_type": row.get("question_type", ""),
-                "question_relation": row.get("question_relation", ""),
-                "duration": probe.duration,
-                "width": probe.width,
-                "height": probe.height,
-                "fps": probe.fps,
-                "audio_rate": probe.audio_rate,
-                "audio_channels": probe.audio_channels,
-            }
+            ManifestRow(
+                sample_id=str(row["id"]),
+                split=row["_split"],
+                video_name=row["video_name"],
+                video_id=row.get("video_id"),
+                clip_path=probe.path,
+                question=row["question_text"],
+                choices=tuple(row["multi_choice"]),
+                answer_index=row["answer"],
+                gold_letter=option_letter(row["answer"]),
+                question_type=row.get("question_type", ""),
+                question_relation=row.get("question_relation", ""),
+                duration=probe.duration,
+                width=probe.width,
+                height=probe.height,
+                fps=probe.fps,
+                audio_rate=probe.audio_rate,
+                audio_channels=probe.audio_channels,
+            )
         )
-    manifest.sort(key=lambda r: (r["split"], r["video_name"], str(r["sample_id"])))
+    manifest.sort(key=lambda r: (r.split, r.video_name, r.sample_id))
 
-    write_jsonl(out / "manifest.jsonl", manifest)
+    write_rows(out / "manifest.jsonl", manifest)
     write_attrition(out / "attrition.tsv", attrition)
     summary = {
         "annotations": dict(totals),
-        "usable_qa": dict(Counter(r["split"] for r in manifest)),
+        "usable_qa": dict(Counter(r.split for r in manifest)),
         "dropped_qa": dict(Counter(r["reason"] for r in attrition)),
         "clips": {"referenced": len(clips), "usable": sum(p.ok for p in probes),
                   "unusable": dict(Counter(p.reason for p in probes if not p.ok))},
@@ -206,13 +216,12 @@ def read_attrition(path: str | Path) -> list[dict]:
 
 
 def add_arguments(parser) -> None:
+    add_config_argument(parser)
     parser.add_argument("--annotations", nargs="+", required=True, metavar="SPLIT=PATH",
                         help="official AVQA annotation JSON per split, e.g. train=train_qa.json")
-    parser.add_argument("--clips-dir", required=True)
-    parser.add_argument("--clip-ext", default=".mp4")
+    parser.add_argument("--clips-dir", required=True, help="directory holding <video_name><data.avqa.clip_ext>")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--min-duration", type=float, default=1.0)
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, help="processes probing clips (default: data.checks.workers)")
 
 
 def run(args) -> int:
@@ -222,6 +231,7 @@ def run(args) -> int:
         if not sep:
             raise SystemExit(f"--annotations expects SPLIT=PATH, got {item!r}")
         annotations[split] = path
-    ingest(annotations, args.clips_dir, args.out, args.clip_ext, args.min_duration, args.workers)
+    config = load_config(*args.config)
+    ingest(annotations, args.clips_dir, args.out, config["data"], args.workers)
     return 0
 

@@ -27,13 +27,15 @@ import soundfile as sf
 from PIL import Image
 from tqdm import tqdm
 
-from avrt.core.io import JsonlAppender, read_jsonl, read_partial_jsonl, write_json, write_jsonl
+from avrt.core.config import add_config_argument, load_config
+from avrt.core.io import JsonlAppender, read_partial_jsonl, write_json
 from avrt.core.media import MediaParams, decode_frames, load_audio, write_silent_video
+from avrt.core.rows import ManifestRow, MediaRow, read_rows, write_rows
 
 log = logging.getLogger(__name__)
 
 
-def prepare_clip(job: tuple[str, str, str, Path, MediaParams]) -> dict:
+def prepare_clip(job: tuple[str, str, str, Path, MediaParams]) -> MediaRow:
     """Prepare one clip; never raises: a failure comes back as a row with status 'failed'."""
     video_name, clip_path, shard, media_root, params = job
     rel_dir = Path(shard) / video_name
@@ -68,10 +70,11 @@ def prepare_clip(job: tuple[str, str, str, Path, MediaParams]) -> dict:
     except Exception as err:  # noqa: BLE001 - any decoder error is this clip's attrition reason
         shutil.rmtree(out_dir, ignore_errors=True)
         row.update(status="failed", reason="media_failed", detail=f"{type(err).__name__}: {err}")
-    return row
+    return MediaRow.from_dict(row)
 
 
 def prepare_shard(shard_path: str | Path, index_path: str | Path, params: MediaParams, workers: int = 1) -> dict:
+    """Prepare every clip of a shard manifest and write its media index; returns clip counts."""
     index_path = Path(index_path)
     media_root = index_path.parent
     shard = index_path.stem
@@ -84,46 +87,46 @@ def prepare_shard(shard_path: str | Path, index_path: str | Path, params: MediaP
     write_json(params_file, asdict(params))
 
     clips = {}
-    for row in read_jsonl(shard_path):
-        clips.setdefault(row["video_name"], row["clip_path"])
+    for row in read_rows(shard_path, ManifestRow):
+        clips.setdefault(row.video_name, row.clip_path)
     progress_file = work_dir / "progress.jsonl"
-    done = {r["video_name"]: r for r in read_partial_jsonl(progress_file) if r["video_name"] in clips}
+    done = {r.video_name: r for r in map(MediaRow.from_dict, read_partial_jsonl(progress_file)) if r.video_name in clips}
     todo = [(name, path, shard, media_root, params) for name, path in sorted(clips.items()) if name not in done]
     if done:
         log.info("shard %s: resuming, %d of %d clips already prepared", shard, len(done), len(clips))
 
-    with JsonlAppender(progress_file, rewrite=list(done.values())) as progress:
+    with JsonlAppender(progress_file, rewrite=[r.to_dict() for r in done.values()]) as progress:
         bar = tqdm(total=len(todo), desc=f"media {shard}", unit="clip", mininterval=5)
         if workers > 1 and len(todo) > 1:
             with Pool(workers) as pool:
                 for row in pool.imap_unordered(prepare_clip, todo):
-                    progress.append(row)
-                    done[row["video_name"]] = row
+                    progress.append(row.to_dict())
+                    done[row.video_name] = row
                     bar.update()
         else:
             for job in todo:
                 row = prepare_clip(job)
-                progress.append(row)
-                done[row["video_name"]] = row
+                progress.append(row.to_dict())
+                done[row.video_name] = row
                 bar.update()
         bar.close()
 
     rows = [done[name] for name in sorted(done)]
-    write_jsonl(index_path, rows)
-    failed = [r for r in rows if r["status"] != "ok"]
+    write_rows(index_path, rows)
+    failed = [r for r in rows if not r.ok]
     for r in failed:
-        log.warning("shard %s: clip %s dropped: %s", shard, r["video_name"], r["detail"])
+        log.warning("shard %s: clip %s dropped: %s", shard, r.video_name, r.detail)
     return {"clips": len(rows), "ok": len(rows) - len(failed), "failed": len(failed)}
 
 
 def add_arguments(parser) -> None:
+    add_config_argument(parser)
     parser.add_argument("--shard", required=True, help="shard manifest JSONL")
     parser.add_argument("--index", required=True, help="output index JSONL; media go to <index dir>/<shard>/")
-    parser.add_argument("--params", required=True, help="JSON object of media parameters (config 'media')")
-    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--workers", type=int, default=1, help="processes preparing clips (the workflow: the job's threads)")
 
 
 def run(args) -> int:
-    params = MediaParams.from_config(json.loads(args.params))
+    params = MediaParams.from_config(load_config(*args.config)["media"])
     prepare_shard(args.shard, args.index, params, args.workers)
     return 0

@@ -11,7 +11,7 @@ import logging
 from collections import defaultdict
 from pathlib import Path
 
-from avrt.core.io import read_jsonl, write_jsonl
+from avrt.core.rows import ManifestRow, read_rows, write_rows
 
 log = logging.getLogger(__name__)
 
@@ -22,12 +22,12 @@ def shard_ids(n_shards: int) -> list[str]:
     return [f"{i:0{width}d}" for i in range(n_shards)]
 
 
-def assign_shards(rows: list[dict], n_shards: int) -> list[list[dict]]:
-    groups: dict[tuple, list[dict]] = defaultdict(list)
+def assign_shards(rows: list[ManifestRow], n_shards: int) -> list[list[ManifestRow]]:
+    groups: dict[tuple, list[ManifestRow]] = defaultdict(list)
     for row in rows:
-        groups[(row["split"], row["video_name"])].append(row)
+        groups[(row.split, row.video_name)].append(row)
     total = len(rows)
-    shards: list[list[dict]] = [[] for _ in range(n_shards)]
+    shards: list[list[ManifestRow]] = [[] for _ in range(n_shards)]
     done = 0
     for key in sorted(groups):
         index = min(n_shards - 1, done * n_shards // max(total, 1))
@@ -37,9 +37,9 @@ def assign_shards(rows: list[dict], n_shards: int) -> list[list[dict]]:
 
 
 def shard_manifest(manifest: str | Path, outputs: list[str | Path]) -> list[int]:
-    rows = list(read_jsonl(manifest))
+    rows = read_rows(manifest, ManifestRow)
     shards = assign_shards(rows, len(outputs))
-    sizes = [write_jsonl(path, shard) for path, shard in zip(outputs, shards)]
+    sizes = [write_rows(path, shard) for path, shard in zip(outputs, shards)]
     log.info("%d QA into %d shards (sizes %d..%d)", len(rows), len(outputs), min(sizes), max(sizes))
     return sizes
 

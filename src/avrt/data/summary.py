@@ -11,27 +11,28 @@ import json
 from collections import Counter
 from pathlib import Path
 
+from avrt.core.io import atomic_path, write_json
+from avrt.core.rows import ManifestRow, MediaRow, read_rows
 from avrt.data.ingest import read_attrition, write_attrition
-from avrt.core.io import atomic_path, read_jsonl, write_json
 
 
 def summarize(ingest_summary, attrition, shards, media, out_summary, out_attrition, out_counts) -> dict:
     rows = read_attrition(attrition)
-    media_rows = {}
+    media_rows: dict[str, MediaRow] = {}
     for path in media:
-        for row in read_jsonl(path):
-            media_rows[row["video_name"]] = row
+        for row in read_rows(path, MediaRow):
+            media_rows[row.video_name] = row
     usable = Counter()
     for path in shards:
-        for qa in read_jsonl(path):
-            clip = media_rows.get(qa["video_name"])
-            if clip is None or clip["status"] != "ok":
-                reason = "media_missing" if clip is None else clip["reason"]
-                detail = "no media index row" if clip is None else clip["detail"]
-                rows.append({"sample_id": qa["sample_id"], "split": qa["split"], "video_name": qa["video_name"],
+        for qa in read_rows(path, ManifestRow):
+            clip = media_rows.get(qa.video_name)
+            if clip is None or not clip.ok:
+                reason = "media_missing" if clip is None else clip.reason
+                detail = "no media index row" if clip is None else clip.detail
+                rows.append({"sample_id": qa.sample_id, "split": qa.split, "video_name": qa.video_name,
                              "stage": "media", "reason": reason, "detail": detail})
             else:
-                usable[qa["split"]] += 1
+                usable[qa.split] += 1
     write_attrition(Path(out_attrition), rows)
     counts = Counter((r["stage"], r["reason"]) for r in rows)
     with atomic_path(out_counts) as tmp, open(tmp, "w", newline="") as fh:
@@ -39,16 +40,16 @@ def summarize(ingest_summary, attrition, shards, media, out_summary, out_attriti
         writer.writerow(["stage", "reason", "qa_dropped"])
         for (stage, reason), n in sorted(counts.items()):
             writer.writerow([stage, reason, n])
-    ok = [r for r in media_rows.values() if r["status"] == "ok"]
+    ok = [r for r in media_rows.values() if r.ok]
     summary = {
         "ingest": json.loads(Path(ingest_summary).read_text()),
         "media": {
             "clips": len(media_rows),
             "ok": len(ok),
             "failed": len(media_rows) - len(ok),
-            "audio_padded_clips": sum(r["audio_pad_samples"] > 0 for r in ok),
-            "frame_sizes": dict(Counter("x".join(map(str, r["frame_size"])) for r in ok)),
-            "source_sizes": dict(Counter("x".join(map(str, r["source_size"])) for r in ok)),
+            "audio_padded_clips": sum(r.audio_pad_samples > 0 for r in ok),
+            "frame_sizes": dict(Counter("x".join(map(str, r.frame_size)) for r in ok)),
+            "source_sizes": dict(Counter("x".join(map(str, r.source_size)) for r in ok)),
         },
         "usable_qa": dict(usable),
         "dropped_qa": {f"{stage}/{reason}": n for (stage, reason), n in sorted(counts.items())},

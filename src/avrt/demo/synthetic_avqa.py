@@ -220,17 +220,34 @@ def write_clip(spec: ClipSpec, clips_dir: Path, width: int, height: int, fps: in
     write_mp4(path, frames, fps, audio)
 
 
+def synthetic_defaults() -> dict:
+    """The `data.synthetic` config block as the schema fills it in."""
+    from avrt.core.config import stage_config
+
+    return stage_config("data", {"synthetic": {}})["synthetic"]
+
+
 def generate(
     out_dir: str | Path,
     clips: dict[str, int],
-    seconds: float = 10.0,
-    width: int = 320,
-    height: int = 240,
-    fps: int = 10,
-    seed: int = 0,
+    seconds: float | None = None,
+    width: int | None = None,
+    height: int | None = None,
+    fps: int | None = None,
+    seed: int | None = None,
     faults: dict[str, int] | None = None,
 ) -> dict:
-    """Write `<out>/annotations/<split>_qa.json` and `<out>/videos/*.mp4`; return a summary."""
+    """Write `<out>/annotations/<split>_qa.json` and `<out>/videos/*.mp4`; return a summary.
+
+    A setting left None takes its `data.synthetic` default from the config schema; `faults`
+    None plants no fault (the config's `faults` are passed by `generate_from_config`).
+    """
+    defaults = synthetic_defaults() if None in (seconds, width, height, fps, seed) else {}
+    seconds = defaults["seconds"] if seconds is None else seconds
+    width = defaults["width"] if width is None else width
+    height = defaults["height"] if height is None else height
+    fps = defaults["fps"] if fps is None else fps
+    seed = defaults["seed"] if seed is None else seed
     out = Path(out_dir)
     clips_dir = out / "videos"
     (out / "annotations").mkdir(parents=True, exist_ok=True)
@@ -264,25 +281,24 @@ def generate(
     return summary
 
 
+def generate_from_config(out_dir: str | Path, synthetic: dict) -> dict:
+    """The release a config's `data.synthetic` block describes (clips, size, seed, faults)."""
+    return generate(out_dir, dict(synthetic["clips"]), synthetic["seconds"], synthetic["width"], synthetic["height"],
+                    synthetic["fps"], synthetic["seed"], dict(synthetic["faults"]))
+
+
 def add_arguments(parser) -> None:
+    from avrt.core.config import add_config_argument
+
+    add_config_argument(parser)
     parser.add_argument("--out", required=True, help="output directory (annotations/, videos/)")
-    parser.add_argument("--clips", default="train=16,val=8", help="clips per split, e.g. train=16,val=8")
-    parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--width", type=int, default=320)
-    parser.add_argument("--height", type=int, default=240)
-    parser.add_argument("--fps", type=int, default=10)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--faults", default="", help="planted faults, e.g. corrupt=1,no_audio=1,missing=1,short=1")
-
-
-def _pairs(text: str) -> dict[str, int]:
-    out = {}
-    for item in filter(None, (t.strip() for t in text.split(","))):
-        key, _, value = item.partition("=")
-        out[key] = int(value)
-    return out
 
 
 def run(args) -> int:
-    generate(args.out, _pairs(args.clips), args.seconds, args.width, args.height, args.fps, args.seed, _pairs(args.faults))
+    from avrt.core.config import ConfigError, load_config
+
+    synthetic = load_config(*args.config)["data"]["synthetic"]
+    if synthetic is None:
+        raise ConfigError("config key 'data.synthetic' is null: the config describes no synthetic release")
+    generate_from_config(args.out, synthetic)
     return 0

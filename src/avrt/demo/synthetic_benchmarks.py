@@ -21,6 +21,7 @@ import numpy as np
 import soundfile as sf
 from PIL import Image
 
+from avrt.core.config import add_config_argument, load_config
 from avrt.demo.synthetic_avqa import (
     AUDIO_RATE,
     SOURCES,
@@ -263,11 +264,13 @@ def _write_jsonl(path: Path, rows) -> None:
 
 
 def add_arguments(parser) -> None:
+    add_config_argument(parser)
     parser.add_argument("--out", required=True)
-    parser.add_argument("--items", type=int, default=4)
-    parser.add_argument("--seed", type=int, default=0)
 
 
 def run(args) -> int:
-    generate(args.out, args.items, seed=args.seed)
+    synthetic = load_config(*args.config)["evaluation"]["synthetic"]
+    if not synthetic:
+        raise SystemExit("config key 'evaluation.synthetic' is not set: there is nothing to synthesise")
+    generate(args.out, synthetic["items"], seed=synthetic["seed"])
     return 0

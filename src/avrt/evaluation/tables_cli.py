@@ -30,6 +30,7 @@ from avrt.evaluation.scoring import BenchmarkResult
 from avrt.evaluation.tables import build_table3, scores_from_results, write_table3
 from avrt.core.io import atomic_path
 
+ERROR_BENCHMARK = "omnibench"  # Table 9's benchmark in the paper
 METRICS = ("n", "accuracy", "official_accuracy", "ife_rate", "logic_error_rate", "missing_media_rate",
            "no_prediction_rate")
 
@@ -60,8 +61,11 @@ def _load(path: Path) -> BenchmarkResult:
 
 
 def write_tables(results: list[tuple[str, str, str, Path]], base: str | None, out_dir: str | Path,
-                 error_benchmark: str = "omnibench", teacher_results: dict[str, Path] | None = None,
-                 difficulty_benchmark: str = "omnibench") -> dict:
+                 error_benchmark: str = ERROR_BENCHMARK, teacher_results: dict[str, Path] | None = None,
+                 difficulty_benchmark: str | None = None) -> dict:
+    """Write the tables; Table 8 when `teacher_results` (on `difficulty_benchmark`) are given."""
+    if teacher_results and not difficulty_benchmark:
+        raise ValueError("teacher results for Table 8 need the benchmark they answered (evaluation.difficulty.benchmark)")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     loaded = [(m, b, mask, _load(p)) for m, b, mask, p in results]
@@ -107,13 +111,16 @@ def add_arguments(parser) -> None:
     parser.add_argument("--results", nargs="+", required=True, metavar="MODEL:BENCHMARK:MASK=PATH")
     parser.add_argument("--base", default=None, help="model the deltas are taken against")
     parser.add_argument("--out-dir", required=True)
-    parser.add_argument("--error-benchmark", default="omnibench", help="benchmark of Table 9 (the paper: OmniBench)")
+    parser.add_argument("--error-benchmark", default=ERROR_BENCHMARK, help="benchmark of Table 9 (the paper: OmniBench)")
     parser.add_argument("--teacher-results", nargs="+", default=[], metavar="TEACHER=PATH",
                         help="each teacher's result on --difficulty-benchmark: writes Table 8")
-    parser.add_argument("--difficulty-benchmark", default="omnibench", help="benchmark of Table 8")
+    parser.add_argument("--difficulty-benchmark",
+                        help="benchmark the --teacher-results answered (evaluation.difficulty.benchmark); Table 8's")
 
 
 def run(args) -> int:
+    if args.teacher_results and not args.difficulty_benchmark:
+        raise SystemExit("--teacher-results needs --difficulty-benchmark (the benchmark the teachers answered)")
     write_tables(parse_results(args.results), args.base, args.out_dir, args.error_benchmark,
                  parse_teacher_results(args.teacher_results), args.difficulty_benchmark)
     return 0

@@ -3,15 +3,17 @@
 An example is one multiple-choice question about one clip, with the target trace for SFT (GRPO
 uses the same examples without a target). Sources:
 
-- ``avrt20k``: the pipeline's own AVRT-20K export (`results/<run>/avrt20k/{train,val}.jsonl`);
+- ``avrt20k``: the pipeline's own AVRT-20K export (`results/<run>/avrt20k/{train,val}.jsonl`), or
+  the SightSound-R1 export; its rows carry their clip's media row (`Avrt20kRow.clip`);
 - ``released``: files in the released AVRT-20K schema (JSONL, JSON or parquet), used as given;
 - ``template``: a DEMO AND TEST SOURCE. Traces are written from the ground truth by a fixed
   template (`template_trace`) over the AVQA shard manifests (split ``train`` for training, ``val``
   held out). It exists because the demo's tiny random teachers cannot produce correct traces, and
   to check that the training code teaches the format; it is not a reproduction of the paper.
 
-Clips are found by ``video_name`` in the media indexes of all shards. An example whose clip has no
-prepared media is counted by reason and left out (`attach_media`), never a crash mid-training.
+An example takes its row's clip where the row carries one (our exports); otherwise its clip is found
+by ``video_name`` in the media indexes of all shards. An example whose clip has no prepared media
+is counted by reason and left out (`attach_media`), never a crash mid-training.
 
 Model inputs go through the model layer exactly as at evaluation: the student prompt
 (`student_reasoning`), `FamilyAdapter.prepare` (which cuts the media with `build_media_inputs`)
@@ -26,17 +28,17 @@ import hashlib
 import json
 import logging
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
 from avrt.core.answers import option_letter
-from avrt.core.clip_media import ClipMedia, load_clip_media, read_media_index
-from avrt.core.io import read_jsonl
+from avrt.core.clip_media import ClipMedia, load_clip_media
+from avrt.core.datasets import read_avrt20k
+from avrt.core.prompts import load_prompt, render_student_prompt
+from avrt.core.rows import ClipRef, ManifestRow, MediaRow, TrainingExample, read_rows
 from avrt.models.adapters import FamilyAdapter, GenerationRequest
 from avrt.models.spec import ModelSpec
-from avrt.core.prompts import load_prompt, render_student_prompt
 
 log = logging.getLogger(__name__)
 
@@ -50,36 +52,30 @@ TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_id
 FEATURE_KEYS = ("pixel_values", "pixel_values_videos", "input_features")
 
 
-@dataclass(frozen=True)
-class TrainingExample:
-    """One question about one clip; `completion` is the SFT target (None for prompt-only use)."""
-
-    sample_id: str
-    video_name: str
-    question: str
-    choices: tuple[str, ...]
-    answer: str  # ground-truth option letter
-    completion: str | None = None
-
-
 # ---- sources --------------------------------------------------------------------------------
 def examples_from_avrt20k(paths: list[str | Path]) -> list[TrainingExample]:
-    """AVRT-20K rows (our export or the released schema) as examples; the trace is `av_reasoning`."""
-    from avrt.core.datasets import read_avrt20k
+    """AVRT-20K rows (our export or the released schema) as examples; the trace is `av_reasoning`.
 
+    A row's `clip` (our exports) becomes the example's; a row without one is found by `video_name`.
+    The id is the question's (`sample_id`): a SightSound-R1 export has several traces per question,
+    and training needs no unique ids.
+    """
     examples = []
     for path in paths:
         for i, row in enumerate(read_avrt20k(path)):
-            if not row.get("video_name"):
-                raise ValueError(f"{path}: row {i} (id {row.get('id')!r}) has no video_name to find its clip by")
+            video_name = row.video_name or (row.clip.media.video_name if row.clip else None)
+            if not video_name:
+                raise ValueError(f"{path}: row {i} (sample {row.sample_id!r}) has neither a clip nor a video_name "
+                                 "to find its clip by")
             examples.append(
                 TrainingExample(
-                    sample_id=str(row.get("id", f"{Path(path).stem}:{i}")),
-                    video_name=str(row["video_name"]),
-                    question=row["question"],
-                    choices=tuple(str(c) for c in row["choices"]),
-                    answer=str(row["answer"]).strip(),
-                    completion=row["av_reasoning"].strip(),
+                    sample_id=row.sample_id if row.sample_id is not None else f"{Path(path).stem}:{i}",
+                    video_name=video_name,
+                    question=row.question,
+                    choices=row.choices,
+                    gold_letter=row.answer.strip(),
+                    completion=row.av_reasoning.strip(),
+                    clip=row.clip,
                 )
             )
     return examples
@@ -97,18 +93,17 @@ def examples_from_template(manifests: list[str | Path], split: str) -> list[Trai
     """Shard-manifest QA rows of `split` with template traces built from their ground truth."""
     examples = []
     for path in manifests:
-        for row in read_jsonl(path):
-            if row["split"] != split:
+        for row in read_rows(path, ManifestRow):
+            if row.split != split:
                 continue
-            choices = tuple(str(c) for c in row["choices"])
             examples.append(
                 TrainingExample(
-                    sample_id=str(row["sample_id"]),
-                    video_name=row["video_name"],
-                    question=row["question"],
-                    choices=choices,
-                    answer=row["gold_letter"],
-                    completion=template_trace(choices, int(row["answer_index"])),
+                    sample_id=row.sample_id,
+                    video_name=row.video_name,
+                    question=row.question,
+                    choices=row.choices,
+                    gold_letter=row.gold_letter,
+                    completion=template_trace(row.choices, row.answer_index),
                 )
             )
     return examples
@@ -133,35 +128,52 @@ def examples_digest(examples: list[TrainingExample]) -> str:
 
 # ---- media ------------------------------------------------------------------------------------
 class MediaLookup:
-    """video_name -> its prepared media, across the media indexes of all shards."""
+    """video_name -> where its prepared media lie, across the media indexes of all shards."""
 
     def __init__(self, index_paths: list[str | Path]):
-        self.rows: dict[str, tuple[dict, Path]] = {}
+        self.refs: dict[str, ClipRef] = {}
         for path in index_paths:
-            root = Path(path).parent  # media paths in an index are relative to its directory
-            for name, row in read_media_index(path).items():
-                if name not in self.rows or self.rows[name][0].get("status") != "ok":
-                    self.rows[name] = (row, root)
+            root = str(Path(path).parent)  # media paths in an index are relative to its directory
+            for row in read_rows(path, MediaRow):
+                if row.video_name not in self.refs or not self.refs[row.video_name].media.ok:
+                    self.refs[row.video_name] = ClipRef(root=root, media=row)
+
+    def find(self, video_name: str) -> ClipRef | None:
+        return self.refs.get(video_name)
 
     def missing_reason(self, video_name: str) -> str | None:
         """None when the clip has prepared media, else why not."""
-        if video_name not in self.rows:
-            return "not_in_media_index"
-        row = self.rows[video_name][0]
-        return None if row.get("status") == "ok" else f"media_{row.get('reason') or 'failed'}"
+        return clip_missing_reason(self.find(video_name))
 
     def load(self, video_name: str) -> ClipMedia:
-        row, root = self.rows[video_name]
-        return load_clip_media(row, root)
+        ref = self.find(video_name)
+        if ref is None:
+            raise ValueError(f"clip {video_name!r} is in no media index")
+        return load_clip(ref)
+
+
+def clip_missing_reason(ref: ClipRef | None) -> str | None:
+    """None when `ref` points to prepared media, else why not."""
+    if ref is None:
+        return "not_in_media_index"
+    return None if ref.media.ok else f"media_{ref.media.reason or 'failed'}"
+
+
+def load_clip(ref: ClipRef) -> ClipMedia:
+    return load_clip_media(ref.media.to_dict(), ref.root)
 
 
 def attach_media(examples: list[TrainingExample], media: MediaLookup) -> tuple[list[TrainingExample], Counter]:
-    """Examples whose clip has prepared media, and the count of the others by reason."""
+    """Examples whose clip has prepared media, each holding its clip, and the count of the others by reason.
+
+    An example's own clip (from its row) is used as it is; the others are looked up by video_name.
+    """
     kept, skipped = [], Counter()
     for ex in examples:
-        reason = media.missing_reason(ex.video_name)
+        ref = ex.clip if ex.clip is not None else media.find(ex.video_name)
+        reason = clip_missing_reason(ref)
         if reason is None:
-            kept.append(ex)
+            kept.append(ex if ex.clip is ref else ex.replace(clip=ref))
         else:
             skipped[reason] += 1
     if skipped:
@@ -193,7 +205,7 @@ class StudentInputs:
 
     def request(self, example: TrainingExample) -> GenerationRequest:
         """The request evaluation would send for this example (same prompt, media and modalities)."""
-        clip = self.media.load(example.video_name)
+        clip = load_clip(example.clip) if example.clip is not None else self.media.load(example.video_name)
         text = render_student_prompt(self.prompt, question=example.question, choices=list(example.choices))
         return GenerationRequest(request_id=example.sample_id, prompt=text, media=clip,
                                  modalities=clip_modalities(clip, self.adapter))

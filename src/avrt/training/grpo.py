@@ -1,8 +1,6 @@
 """Stage 2: GRPO of the student on AVQA with format, accuracy and length rewards (AVRT Sec. 3.2, 4.3).
 
-    avrt grpo --grpo '<grpo config JSON>' --student '<student config JSON>' \\
-        --model '<student model spec JSON>' --model-name student \\
-        --checkpoint results/<run>/checkpoints/sft/final \\
+    avrt grpo --config results/<run>/config.yaml --checkpoint results/<run>/checkpoints/sft/final \\
         --shards results/<run>/data/shards/000.jsonl ... --media results/<run>/media/000.jsonl ... \\
         --out results/<run>/checkpoints/grpo/final
 
@@ -42,6 +40,7 @@ clip fraction, ratio, loss, learning rate); the loggers (`report_to`) get their 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -55,13 +54,15 @@ import torch
 from transformers import TrainerCallback
 
 from avrt.core.answers import strict_answer_letter
+from avrt.core.config import add_config_argument, load_config
 from avrt.core.io import JsonlAppender, read_jsonl, read_partial_jsonl
+from avrt.core.rows import ManifestRow, TrainingExample, read_rows
 from avrt.models.adapters import get_adapter
 from avrt.models.backends import sample_seed
 from avrt.models.hf_backend import stop_token_ids
-from avrt.models.spec import ModelSpec
+from avrt.models.spec import ModelSpec, model_spec
 from avrt.training.checkpoints import CHECKPOINT_DIR, last_complete_checkpoint, prepare_run_dir, publish_final
-from avrt.training.data import STUDENT_PROMPT, MediaLookup, StudentInputs, TrainingExample, attach_media
+from avrt.training.data import STUDENT_PROMPT, MediaLookup, StudentInputs, attach_media
 from avrt.training.grpo_math import grpo_loss, group_advantages
 from avrt.training.launch import require_deepspeed
 from avrt.training.rewards import RewardFunction, build_rewards, score_completions
@@ -73,7 +74,6 @@ from avrt.training.rollout import (
     media_token_ids,
     require_rollout_backend,
 )
-from avrt.core.config import stage_config
 from avrt.training.student import freeze_modules, load_student, parameter_counts, student_record
 from avrt.training.trainer import ResumableTrainer, training_arguments
 
@@ -81,7 +81,7 @@ log = logging.getLogger(__name__)
 
 SUMMARY = "grpo_summary.json"
 METRICS = "grpo_metrics.jsonl"
-GROUND_TRUTH = "answer"  # the column holding the AVQA ground-truth letter
+GROUND_TRUTH = "answer"  # the reward column of the AVQA ground-truth letter (grpo.label_column's name for it)
 LABEL_KEY = "sample_id"  # label files name the QA by this key, as the trace stages do
 # Settings that change neither what the checkpoints hold nor the data order: they may change on resume.
 RESUMABLE_KEYS = ("save_steps", "save_total_limit", "logging_steps", "report_to", "dataloader_num_workers",
@@ -98,7 +98,12 @@ class GRPOPrompt:
 
 
 def read_labels(paths: list[str | Path], label_column: str) -> dict[str, str]:
-    """sample_id -> label from JSONL rows (several rows of one sample must agree)."""
+    """sample_id -> label from JSONL rows (several rows of one sample must agree).
+
+    Rows are read by column name, so any JSONL with `sample_id` and the label column serves: this
+    run's SightSound-R1 consensus rows (`ConsensusTrace`: a teacher trace plus `teacher_label`,
+    one row per trace) or a file of the config's `grpo.label_files`.
+    """
     labels: dict[str, str] = {}
     for path in paths:
         for i, row in enumerate(read_jsonl(path)):
@@ -110,12 +115,12 @@ def read_labels(paths: list[str | Path], label_column: str) -> dict[str, str]:
     return labels
 
 
-def read_prompts(manifests: list[str | Path], label_column: str = GROUND_TRUTH,
-                 label_files: list[str | Path] = (), split: str = "train") -> tuple[list[GRPOPrompt], Counter]:
+def read_prompts(manifests: list[str | Path], label_column: str, label_files: list[str | Path] = (),
+                 split: str = "train") -> tuple[list[GRPOPrompt], Counter]:
     """The `split` questions of the shard manifests with their reward columns; those without a label are counted.
 
-    Columns: ``answer`` (ground truth), ``n_options`` and, when it is another column, `label_column`
-    from `label_files`.
+    Columns: ``answer`` (ground truth), ``n_options`` and, when `label_column` (grpo.label_column)
+    names another column, that column from `label_files`.
     """
     labels = read_labels(list(label_files), label_column) if label_column != GROUND_TRUTH else None
     if labels is not None and not labels:
@@ -123,18 +128,17 @@ def read_prompts(manifests: list[str | Path], label_column: str = GROUND_TRUTH,
                          f"(grpo.label_files: {list(label_files)})")
     prompts, skipped = [], Counter()
     for path in manifests:
-        for row in read_jsonl(path):
-            if row["split"] != split:
+        for row in read_rows(path, ManifestRow):
+            if row.split != split:
                 continue
-            sample_id = str(row["sample_id"])
-            columns = {GROUND_TRUTH: row["gold_letter"], "n_options": len(row["choices"])}
+            columns = {GROUND_TRUTH: row.gold_letter, "n_options": len(row.choices)}
             if labels is not None:
-                if sample_id not in labels:
+                if row.sample_id not in labels:
                     skipped["no_label"] += 1
                     continue
-                columns[label_column] = labels[sample_id]
-            example = TrainingExample(sample_id=sample_id, video_name=row["video_name"], question=row["question"],
-                                      choices=tuple(str(c) for c in row["choices"]), answer=row["gold_letter"])
+                columns[label_column] = labels[row.sample_id]
+            example = TrainingExample(sample_id=row.sample_id, video_name=row.video_name, question=row.question,
+                                      choices=row.choices, gold_letter=row.gold_letter)
             prompts.append(GRPOPrompt(example, columns))
     return prompts, skipped
 
@@ -338,8 +342,9 @@ def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, o
     media = MediaLookup(inputs.media_indexes)
     prompts, skipped = read_prompts(inputs.manifests, grpo["label_column"], inputs.label_files)
     kept_examples, no_media = attach_media([p.example for p in prompts], media)
-    kept_ids = {e.sample_id for e in kept_examples}
-    prompts = [p for p in prompts if p.example.sample_id in kept_ids]
+    with_clip = {e.sample_id: e for e in kept_examples}  # a question appears once in the manifests
+    prompts = [dataclasses.replace(p, example=with_clip[p.example.sample_id]) for p in prompts
+               if p.example.sample_id in with_clip]
     skipped.update(no_media)
     if not prompts:
         raise ValueError(f"no GRPO prompt is usable (manifests {inputs.manifests}; left out: {dict(skipped)})")
@@ -416,10 +421,7 @@ def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, o
 
 # ---- command line -----------------------------------------------------------------------------
 def add_arguments(parser) -> None:
-    parser.add_argument("--grpo", required=True, help="JSON of the config's `grpo` block")
-    parser.add_argument("--student", required=True, help="JSON of the config's `student` block")
-    parser.add_argument("--model", required=True, help="JSON of the student's model spec (`models.<name>`)")
-    parser.add_argument("--model-name", required=True)
+    add_config_argument(parser)  # reads `grpo`, `student` and the student's `models` entry
     parser.add_argument("--checkpoint", required=True, help="starting checkpoint (the SFT stage's final one)")
     parser.add_argument("--shards", nargs="+", required=True, help="shard manifests (the prompts: their train split)")
     parser.add_argument("--media", nargs="+", required=True, help="media indexes of all shards")
@@ -429,8 +431,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    spec = ModelSpec.from_config(args.model_name, {**json.loads(args.model), "checkpoint": args.checkpoint})
-    grpo, student = stage_config("grpo", json.loads(args.grpo)), stage_config("student", json.loads(args.student))
+    config = load_config(*args.config)
+    spec = dataclasses.replace(model_spec(config, config["student"]["model"]), checkpoint=args.checkpoint)
     inputs = GRPOInputs(manifests=args.shards, media_indexes=args.media, label_files=args.labels)
-    train_grpo(grpo, student, spec, inputs, args.out, args.checkpoints)
+    train_grpo(config["grpo"], config["student"], spec, inputs, args.out, args.checkpoints)
     return 0

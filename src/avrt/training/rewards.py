@@ -20,17 +20,21 @@ these functions fit there as well as into our own trainer; unused keywords are i
   think block has w = 0 and, with the paper's mu and sigma, scores exp(-12.5), about 4e-6.
 
 The total reward is the plain sum of the selected components (Eq. 3); `build_rewards` selects
-them from the config's ``grpo.rewards`` list and ``grpo.length_reward`` dict, and
-`score_completions` returns the total and each component for logging.
+them from the config's ``grpo.rewards`` list (parameters from ``grpo.<name>_reward``, e.g.
+``grpo.length_reward``), and `score_completions` returns the total and each component for
+logging. A new reward is a factory decorated with `register_reward` (see CONTRIBUTING.md).
 """
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from functools import cache
+from typing import Any, TypeVar
 
 from avrt.core.answers import is_strict_format, strict_answer_letter, think_text
 
@@ -38,6 +42,19 @@ RewardFunction = Callable[..., list[float]]
 
 LABEL_LETTER = re.compile(r"^[A-Z]$")
 ALL_LETTERS = 26  # strict_answer_letter's bound when an item does not say how many options it has
+
+
+@cache
+def _grpo_defaults() -> dict:
+    """The `grpo` config block as the schema fills it in (the one source of the rewards' defaults)."""
+    from avrt.core.config import stage_config
+
+    return stage_config("grpo", {})
+
+
+def grpo_default(key: str) -> Any:
+    """The schema's default of `grpo.<key>` (a copy)."""
+    return copy.deepcopy(_grpo_defaults()[key])
 
 
 def _named(reward: RewardFunction, name: str) -> RewardFunction:
@@ -62,6 +79,29 @@ def _column(columns: Mapping[str, Any], name: str, size: int, reward: str) -> Se
     return values
 
 
+# name (as `grpo.rewards` lists it) -> factory building the reward function
+REWARD_FACTORIES: dict[str, Callable[..., RewardFunction]] = {}
+Factory = TypeVar("Factory", bound=Callable[..., RewardFunction])
+
+
+def register_reward(name: str) -> Callable[[Factory], Factory]:
+    """Register the decorated factory under `name`, the name the config's ``grpo.rewards`` uses.
+
+    `build_rewards` calls the factory with keyword arguments from the ``grpo`` config: the
+    mapping ``grpo.<name>_reward`` when the config has one (e.g. ``grpo.length_reward``), and
+    ``label_column=`` the run's label column when the factory takes that parameter.
+    """
+
+    def register(factory: Factory) -> Factory:
+        if name in REWARD_FACTORIES:
+            raise ValueError(f"reward {name!r} is already registered")
+        REWARD_FACTORIES[name] = factory
+        return factory
+
+    return register
+
+
+@register_reward("format")
 def format_reward() -> RewardFunction:
     """R_format (Eq. 4): 1 for the strict think-then-answer format, else 0."""
 
@@ -72,12 +112,17 @@ def format_reward() -> RewardFunction:
     return _named(reward, "format")
 
 
-def accuracy_reward(label_column: str = "answer", n_options_column: str = "n_options") -> RewardFunction:
+@register_reward("accuracy")
+def accuracy_reward(label_column: str | None = None, n_options_column: str = "n_options") -> RewardFunction:
     """R_acc (Eq. 5): 1 when the answer letter equals the letter in `label_column`, else 0.
+
+    `label_column` None is the schema's default `grpo.label_column` (``answer``, the ground truth).
 
     `n_options_column`, when present among the columns, bounds the accepted letters per item; when
     absent any letter A-Z is accepted (an out-of-range letter can then never match the label anyway).
     """
+    if label_column is None:
+        label_column = grpo_default("label_column")
 
     def reward(completions: Sequence[str], **columns: Any) -> list[float]:
         _check_completions(completions, "accuracy")
@@ -112,13 +157,19 @@ def length_score(words: int, mu: float, sigma: float, w_min: float, w_max: float
     return min(1.0, gaussian + (bonus if in_window else 0.0))
 
 
+@register_reward("length")
 def length_reward(
-    mu: float = 100, sigma: float = 20, w_min: float = 100, w_max: float = 200, bonus: float = 0.5
+    mu: float | None = None, sigma: float | None = None, w_min: float | None = None, w_max: float | None = None,
+    bonus: float | None = None,
 ) -> RewardFunction:
     """R_length (Eq. 6) on the words inside <think>; 0 for output not in the strict format.
 
-    Defaults are the paper's (Sec. 4.3) plus the config's chosen bonus b = 0.5 (not in the paper).
+    A parameter left None takes the config schema's `grpo.length_reward` default: the paper's
+    (Sec. 4.3) plus the chosen bonus b (not in the paper).
     """
+    given = {"mu": mu, "sigma": sigma, "w_min": w_min, "w_max": w_max, "bonus": bonus}
+    params = {**grpo_default("length_reward"), **{k: v for k, v in given.items() if v is not None}}
+    mu, sigma, w_min, w_max, bonus = (params[k] for k in ("mu", "sigma", "w_min", "w_max", "bonus"))
     if sigma <= 0:
         raise ValueError(f"length reward: sigma must be > 0, got {sigma}")
     if w_min > w_max:
@@ -137,13 +188,6 @@ def length_reward(
     return _named(reward, "length")
 
 
-REWARD_FACTORIES: dict[str, Callable[..., RewardFunction]] = {
-    "format": format_reward,
-    "accuracy": accuracy_reward,
-    "length": length_reward,
-}
-
-
 def make_reward(name: str, **params: Any) -> RewardFunction:
     """The reward called `name`, built with `params` (see each factory)."""
     try:
@@ -153,23 +197,32 @@ def make_reward(name: str, **params: Any) -> RewardFunction:
     return factory(**params)
 
 
-def build_rewards(grpo_config: Mapping[str, Any], label_column: str = "answer") -> dict[str, RewardFunction]:
+def build_rewards(grpo_config: Mapping[str, Any], label_column: str | None = None) -> dict[str, RewardFunction]:
     """Reward functions named by ``grpo.rewards``, in that order, from a validated ``grpo`` config.
 
     ``label_column`` is the column the accuracy reward compares with: ``answer`` (ground truth,
-    AVRT) or a teacher-label column (SightSound-R1).
+    AVRT) or a teacher-label column (SightSound-R1); None reads it from the block's
+    ``label_column`` (the schema's default where the block has none). Length settings the block
+    leaves out take their schema defaults.
     """
+    if label_column is None:
+        label_column = grpo_config.get("label_column") or grpo_default("label_column")
     names = list(grpo_config["rewards"])
     if not names:
         raise ValueError(f"grpo.rewards is empty: select at least one of {sorted(REWARD_FACTORIES)}")
     duplicates = sorted({n for n in names if names.count(n) > 1})
     if duplicates:
         raise ValueError(f"grpo.rewards lists {duplicates} more than once; the total would count them twice")
-    params: dict[str, dict[str, Any]] = {
-        "accuracy": {"label_column": label_column},
-        "length": dict(grpo_config.get("length_reward", {})),
-    }
-    return {name: make_reward(name, **params.get(name, {})) for name in names}
+    return {name: make_reward(name, **_config_params(name, grpo_config, label_column)) for name in names}
+
+
+def _config_params(name: str, grpo_config: Mapping[str, Any], label_column: str) -> dict[str, Any]:
+    """The factory's keyword arguments from the config (see `register_reward`)."""
+    params = dict(grpo_config.get(f"{name}_reward") or {})
+    factory = REWARD_FACTORIES.get(name)
+    if factory is not None and "label_column" in inspect.signature(factory).parameters:
+        params["label_column"] = label_column
+    return params
 
 
 @dataclass(frozen=True)

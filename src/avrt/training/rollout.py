@@ -30,9 +30,10 @@ import re
 import torch
 from transformers import GenerationConfig, LogitsProcessorList
 
+from avrt.core.rows import TrainingExample
 from avrt.models.hf_backend import PerRowSampler
 from avrt.models.spec import ModelSpec, SamplingParams
-from avrt.training.data import FEATURE_KEYS, TOKEN_KEYS, StudentInputs, TrainingExample, concat_padded
+from avrt.training.data import FEATURE_KEYS, TOKEN_KEYS, StudentInputs, concat_padded
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,6 @@
 """Stage 1: supervised fine-tuning of the student on reasoning traces (AVRT Sec. 3.2, 4.3).
 
-    avrt sft --sft '<sft config JSON>' --student '<student config JSON>' \\
-        --model '<student model spec JSON>' --model-name student \\
+    avrt sft --config results/<run>/config.yaml \\
         --train results/<run>/avrt20k/train.jsonl --val results/<run>/avrt20k/val.jsonl \\
         --media results/<run>/media/000.jsonl ... --out results/<run>/checkpoints/sft/final
 
@@ -24,7 +23,6 @@ TensorBoard and W&B.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections import Counter
@@ -32,10 +30,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from avrt.core.config import stage_config
-from avrt.models.adapters import get_adapter
-from avrt.models.spec import ModelSpec
+from avrt.core.config import add_config_argument, load_config
 from avrt.core.prompts import load_prompt
+from avrt.models.adapters import get_adapter
+from avrt.models.spec import ModelSpec, model_spec
 from avrt.training.checkpoints import last_complete_checkpoint, prepare_run_dir, publish_final
 from avrt.training.data import (
     STUDENT_PROMPT,
@@ -200,10 +198,7 @@ def write_weights(trainer, processor, lora: bool):
 
 # ---- command line -----------------------------------------------------------------------------
 def add_arguments(parser) -> None:
-    parser.add_argument("--sft", required=True, help="JSON of the config's `sft` block")
-    parser.add_argument("--student", required=True, help="JSON of the config's `student` block")
-    parser.add_argument("--model", required=True, help="JSON of the student's model spec (`models.<name>`)")
-    parser.add_argument("--model-name", required=True)
+    add_config_argument(parser)  # reads `sft`, `student` and the student's `models` entry
     parser.add_argument("--train", nargs="+", required=True,
                         help="training files: AVRT-20K train (avrt20k, released) or the shard manifests (template)")
     parser.add_argument("--val", nargs="*", default=[],
@@ -214,8 +209,8 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    spec = ModelSpec.from_config(args.model_name, json.loads(args.model))
+    config = load_config(*args.config)
+    spec = model_spec(config, config["student"]["model"])
     inputs = SFTInputs(train=args.train, val=args.val, media_indexes=args.media)
-    sft, student = stage_config("sft", json.loads(args.sft)), stage_config("student", json.loads(args.student))
-    train_sft(sft, student, spec, inputs, args.out, args.checkpoints)
+    train_sft(config["sft"], config["student"], spec, inputs, args.out, args.checkpoints)
     return 0
