@@ -1,13 +1,11 @@
-# AVRT / SightSound-R1 pipeline. The default config is the AVRT paper's recipe at full scale.
+# AVRT / SightSound-R1 pipeline. Without --configfile it runs config/config.yaml, the AVRT
+# paper's recipe at full scale (see workflow/rules/common.smk).
 #   snakemake --profile profiles/slurm                            # the paper, on a cluster
 #   snakemake --profile profiles/local                            # the demo (its profile names config/demo.yaml)
 #   snakemake --configfile config/demo.yaml --cores 2             # the same, without the profile
 from snakemake.utils import min_version
 
 min_version("9.0")
-
-
-configfile: "config/config.yaml"
 
 
 report: "workflow/report/workflow.rst"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from avrt.core.clip_media import load_clip_media, read_media_index
+from avrt.core.clip_media import load_clip_media
 from avrt.core.config import stage_config
 from avrt.core.datasets import check_avqa_row as check_annotation
 from avrt.core.io import read_jsonl
@@ -102,7 +102,7 @@ def test_shards_keep_clips_whole_balanced_and_deterministic(ingested, tmp_path):
 
 @pytest.mark.parametrize("n, k", [(250, 8), (100, 8), (8, 8), (5, 8), (1001, 16)])
 def test_segment_center_indices_are_uniform(n, k):
-    idx = np.array(sample_frame_indices(n, k))
+    idx = np.array(sample_frame_indices(n, k, "segment_center"))
     assert len(idx) == k and idx.min() >= 0 and idx.max() <= n - 1
     assert np.all(np.diff(idx) >= 0)
     if n >= k:
@@ -129,6 +129,10 @@ def prepared(ingested, tmp_path_factory):
     return media_root, params, stats
 
 
+def read_media_index(path) -> dict[str, MediaRow]:
+    return {r.video_name: r for r in read_rows(path, MediaRow)}
+
+
 def test_media_frames_spread_over_the_clip(prepared):
     media_root, params, stats = prepared
     index = read_media_index(media_root / "000.jsonl")
@@ -138,9 +142,9 @@ def test_media_frames_spread_over_the_clip(prepared):
     for row in index.values():
         clip = load_clip_media(row, media_root)
         assert clip.frames.shape == (8, 72, 96, 3) and clip.frames.dtype == np.uint8
-        n = row["num_video_frames"]
-        assert row["frame_indices"] == sample_frame_indices(n, 8)
-        assert np.allclose(clip.frame_times, np.array(row["frame_indices"]) / row["video_fps"], atol=0.01)
+        n = row.num_video_frames
+        assert list(row.frame_indices) == sample_frame_indices(n, 8, params.frame_sampling)
+        assert np.allclose(clip.frame_times, np.array(row.frame_indices) / row.video_fps, atol=0.01)
         assert clip.frame_times[0] < clip.duration / 8 and clip.frame_times[-1] > clip.duration * 7 / 8
         assert clip.frames_fps == pytest.approx(8 / clip.duration, rel=0.05)  # 0.8 for 10 s
 
@@ -168,13 +172,13 @@ def test_media_audio_is_exactly_10s_at_16khz_and_padding_is_recorded(synthetic_r
     index = read_media_index(media_root / "000.jsonl")
     short = faults(synthetic_release)["short"]
     for name, row in index.items():
-        wave, sr = sf.read(media_root / row["audio"], dtype="float32")
+        wave, sr = sf.read(media_root / row.audio, dtype="float32")
         assert sr == 16000 and wave.shape == (160000,)
         if name == short:
-            assert row["audio_pad_samples"] == pytest.approx(4 * 16000, abs=400)
-            assert np.abs(wave[-row["audio_pad_samples"]:]).max() == 0.0
+            assert row.audio_pad_samples == pytest.approx(4 * 16000, abs=400)
+            assert np.abs(wave[-row.audio_pad_samples:]).max() == 0.0
         else:
-            assert row["audio_pad_samples"] == 0
+            assert row.audio_pad_samples == 0
         assert np.abs(wave[: 16000 * 5]).max() > 0.1  # real sound, not silence
 
 
@@ -196,9 +200,9 @@ def test_audio_resampling_keeps_pitch_and_downmixes(tmp_path):
 def test_silent_video_has_no_audio_and_all_frames(prepared):
     media_root, _, _ = prepared
     row = next(iter(read_media_index(media_root / "000.jsonl").values()))
-    with av.open(str(media_root / row["silent_video"])) as c:
+    with av.open(str(media_root / row.silent_video)) as c:
         assert not c.streams.audio
-        assert sum(1 for _ in c.decode(video=0)) == row["num_video_frames"]
+        assert sum(1 for _ in c.decode(video=0)) == row.num_video_frames
 
 
 def test_interrupted_shard_resumes_without_redoing_clips(ingested, tmp_path):
@@ -223,7 +227,7 @@ def test_interrupted_shard_resumes_without_redoing_clips(ingested, tmp_path):
     # new parameters: the shard starts afresh
     prepare_shard(shard, tmp_path / "000.jsonl", MediaParams(frame_max_side=32))
     assert kept_wav.stat().st_mtime != 1
-    assert next(iter(read_media_index(tmp_path / "000.jsonl").values()))["frame_size"] == [32, 24]
+    assert next(iter(read_media_index(tmp_path / "000.jsonl").values())).frame_size == (32, 24)
 
 
 def test_clip_that_fails_in_media_is_recorded_not_fatal(ingested, tmp_path):
@@ -237,8 +241,8 @@ def test_clip_that_fails_in_media_is_recorded_not_fatal(ingested, tmp_path):
     stats = prepare_shard(shard, tmp_path / "000.jsonl", MediaParams(frame_max_side=64))
     assert stats["failed"] == 1 and stats["ok"] == stats["clips"] - 1
     failed = read_media_index(tmp_path / "000.jsonl")[rows[0]["video_name"]]
-    assert failed["status"] == "failed" and failed["reason"] == "media_failed" and failed["detail"]
-    assert not MediaRow.from_dict(failed).ok
+    assert failed.status == "failed" and failed.reason == "media_failed" and failed.detail
+    assert not failed.ok
     with pytest.raises(ValueError, match=rows[0]["video_name"]):
         load_clip_media(failed, tmp_path)
 
@@ -249,7 +253,7 @@ def test_media_from_files_cuts_benchmark_media_like_the_shards(synthetic_release
     media_root, params, _ = prepared
     row = next(iter(read_media_index(media_root / "000.jsonl").values()))
     shard_clip = load_clip_media(row, media_root)
-    clip = media_from_files("x", params, video=row["clip_path"])
+    clip = media_from_files("x", params, video=row.clip_path)
     assert np.array_equal(clip.frame_times, shard_clip.frame_times) and clip.frames.shape == shard_clip.frames.shape
     assert np.abs(clip.audio - shard_clip.audio).max() < 1e-3  # the shard's WAV is 16-bit
     sf.write(tmp_path / "a.wav", shard_clip.audio[:32000], 16000)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
 
-from avrt.training.grpo_math import group_advantages, grpo_loss, k3_kl
+from avrt.training import grpo_math
+from avrt.training.grpo_math import group_advantages, k3_kl
 
 # ---------------------------------------------------------------- advantages
 
@@ -60,7 +62,8 @@ def test_advantages_reject_bad_input(rewards, size, message):
 
 # ---------------------------------------------------------------- loss
 
-EPS, BETA = 0.2, 0.01
+EPS, BETA = 0.2, 0.01  # the paper's clip range and KL weight (grpo.epsilon, grpo.beta)
+grpo_loss = partial(grpo_math.grpo_loss, epsilon=EPS, beta=BETA)
 # Three completions of 4, 2 and 3 tokens (right padding). Log-ratios logp - logp_old chosen to hit
 # every branch: +0.5 (ratio 1.65, above 1 + eps), -0.5 (0.61, below 1 - eps), +-0.05 (inside).
 POLICY = [[-1.0, -2.0, -0.5, -3.0], [-0.2, -1.5, 0.0, 0.0], [-2.5, -0.7, -1.2, 0.0]]
@@ -125,14 +128,14 @@ def test_loss_matches_the_reference_with_clipping_and_kl():
 
 def test_gradients_flow_only_through_the_policy():
     policy, old, ref, adv, mask = tensors(requires_grad=True)
-    grpo_loss(policy, adv, mask, old_logps=old, ref_logps=ref).loss.backward()
+    grpo_loss(policy, adv, mask, old_logps=old, ref_logps=ref, epsilon=EPS, beta=BETA).loss.backward()
     assert policy.grad is not None and policy.grad.abs().sum() > 0
     assert old.grad is None and ref.grad is None and adv.grad is None
 
 
 def test_kl_term_scales_with_beta():
     policy, old, ref, adv, mask = tensors(requires_grad=False)
-    without = grpo_loss(policy, adv, mask, old_logps=old, ref_logps=ref, beta=0.0)
+    without = grpo_loss(policy, adv, mask, old_logps=old, ref_logps=ref, epsilon=EPS, beta=0.0)
     with_kl = grpo_loss(policy, adv, mask, old_logps=old, ref_logps=ref, beta=0.5)
     ref_loss_0, _, metrics = reference(POLICY, OLD, REF, ADVANTAGES, MASK, EPS, 0.0)
     ref_loss_half, _, _ = reference(POLICY, OLD, REF, ADVANTAGES, MASK, EPS, 0.5)

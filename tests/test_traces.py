@@ -189,14 +189,18 @@ def _output(text: str) -> ModelOutput:
                        finish_reason="stop", seed=0, seconds=0.1)
 
 
+def manifest_row(i: str, **changes) -> ManifestRow:
+    return ManifestRow(sample_id=i, split="train", video_name=f"v{i}", video_id=None, clip_path=f"v{i}.mp4",
+                       question="q?", choices=("a", "b", "c", "d"), answer_index=0, gold_letter="A",
+                       question_type="Which", question_relation="Both", duration=10.0, width=320, height=240,
+                       fps=10.0, audio_rate=16000, audio_channels=1).replace(**changes)
+
+
 def merged(sample_id, teachers_correct: int, merger_correct: bool, status: str = "ok") -> MergedTrace:
     """A merged row made by the stages' own row builders: the visual teacher right when
     teachers_correct >= 1, the audio teacher when it is 2; the merger answers A (gold) or B."""
     i = str(sample_id)
-    qa = ManifestRow(sample_id=i, split="train", video_name=f"v{i}", video_id=None, clip_path=f"v{i}.mp4",
-                     question="q?", choices=("a", "b", "c", "d"), answer_index=0, gold_letter="A",
-                     question_type="Which", question_relation="Both", duration=10.0, width=320, height=240, fps=10.0,
-                     audio_rate=16000, audio_channels=1)
+    qa = manifest_row(i)
     clip = ClipRef(root="media", media=MediaRow(video_name=f"v{i}", clip_path=f"v{i}.mp4", params="p", status="ok"))
     s = spec("m", "text_llm", "/nonexistent")
     traces = {TEACHERS[name]["modality"]: trace_row(qa, clip, _output(f"Answer: ({'A' if rank < teachers_correct else 'B'})"),
@@ -289,9 +293,8 @@ def test_trace_stats_count_tokens_and_distributions(zoo, tmp_path):
     rows = [avrt20k_row(r) for r in ROWS[:10]]
     write_rows(tmp_path / "train.jsonl", rows[:8])
     write_rows(tmp_path / "val.jsonl", rows[8:])
-    (tmp_path / "manifest.jsonl").write_text("".join(
-        json.dumps({"video_name": r.video_name, "duration": 10.0, "width": 1280, "height": 720 if i % 4 else 360}) + "\n"
-        for i, r in enumerate(rows)))
+    write_rows(tmp_path / "manifest.jsonl", [manifest_row(r.sample_id, width=1280, height=720 if i % 4 else 360)
+                                             for i, r in enumerate(rows)])
     stats = dataset_stats(tmp_path / "train.jsonl", tmp_path / "val.jsonl", tmp_path / "manifest.jsonl",
                           str(zoo / "text_llm"), tmp_path / "stats.json", tmp_path / "stats.png")
     train = stats["splits"]["train"]

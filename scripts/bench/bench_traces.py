@@ -27,8 +27,8 @@ def main() -> None:
     ap.add_argument("--run", default=str(REPO / "results" / "demo"))
     ap.add_argument("--shard", default="000")
     args = ap.parse_args()
-    config = load_config(REPO / "config" / "demo.yaml")
     run, shard = Path(args.run), args.shard
+    config = load_config(run / "config.yaml")  # the config the run was made with
     shard_path, media = run / "data" / "shards" / f"{shard}.jsonl", run / "media" / f"{shard}.jsonl"
     with tempfile.TemporaryDirectory() as tmp:
         outs = {}
@@ -41,7 +41,7 @@ def main() -> None:
             again = run_teacher(teacher, spec, config["traces"]["splits"], shard_path, media, out, chunk)
             resume_s = time.perf_counter() - t0
             print(f"teacher {teacher['name']:8s} {first['rows']} rows in {first['seconds']:.1f} s "
-                  f"({first['outputs_per_s']:.2f} rows/s); re-run of the finished shard: {again['model_calls']} model "
+                  f"({first['outputs_per_s']:.2f} outputs/s); re-run of the finished shard: {again['model_calls']} model "
                   f"calls, {resume_s:.2f} s")
             outs[teacher["modality"]] = out
         spec = model_spec(config, config["merger"]["model"])
@@ -51,7 +51,7 @@ def main() -> None:
         first = merge()
         t0 = time.perf_counter()
         again = merge()
-        print(f"merger           {first['rows']} rows in {first['seconds']:.1f} s ({first['outputs_per_s']:.2f} rows/s); "
+        print(f"merger           {first['rows']} rows in {first['seconds']:.1f} s ({first['outputs_per_s']:.2f} outputs/s); "
               f"re-run of the finished shard: {again['model_calls']} model calls, {time.perf_counter() - t0:.2f} s")
 
 

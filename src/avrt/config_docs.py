@@ -26,8 +26,8 @@ defaults below, which are the AVRT paper's values; values the paper does not giv
 
 | file | what it is |
 |---|---|
-| `config/config.yaml` | the AVRT paper's recipe at full scale (AVQA, Kimi-VL-Thinking + Audio Flamingo 3 think, Qwen2.5-14B merger, Qwen2.5-Omni-3B student) |
-| `config/demo.yaml` | the embedded default: synthetic clips, tiny models, CPU, minutes; used when no `--configfile` is given |
+| `config/config.yaml` | the AVRT paper's recipe at full scale (AVQA, Kimi-VL-Thinking + Audio Flamingo 3 think, Qwen2.5-14B merger, Qwen2.5-Omni-3B student); the workflow's default |
+| `config/demo.yaml` | the demo: synthetic clips, tiny models, CPU, minutes; `make demo` and `profiles/local` run it |
 | `config/recipes/*.yaml` | variants layered on top: `--configfile config/config.yaml config/recipes/<name>.yaml` |
 
 Files given to `--configfile` are merged left to right (mappings merge, lists and scalars replace);

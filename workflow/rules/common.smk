@@ -2,10 +2,17 @@
 import os
 import shlex
 
-from avrt.core.config import ConfigError, validate_config, write_run_config
+from avrt.core.config import ConfigError, deep_merge, load_yaml, validate_config, write_run_config
 from avrt.data.shard import shard_ids
 
 
+# Without --configfile the paper's recipe runs; --config overrides still apply on top of it. (A
+# `configfile:` directive would be merged under every --configfile, so a demo or recipe given on
+# the command line would inherit the paper's values for the keys it leaves out.)
+if not workflow.overwrite_configfiles:
+    _merged = deep_merge(load_yaml(workflow.source_path("../../config/config.yaml")), dict(config))
+    config.clear()
+    config.update(_merged)
 try:
     _validated = validate_config(config)
 except ConfigError as err:

@@ -23,8 +23,8 @@ rule gpu_smoke:
         "../../envs/inference.yaml"
     shell:
         r"""
-        exec 2> {log}
-        report={output}.partial
+        exec 2> {log:q}
+        report={output:q}.partial
         {{
             echo "requested_gpus={resources.gpu}"
             echo "host=$(hostname)"
@@ -51,5 +51,5 @@ rule gpu_smoke:
             rm -f "$report"
             exit 1
         fi
-        mv "$report" {output}
+        mv "$report" {output:q}
         """

@@ -1,6 +1,7 @@
 """The prepared media of one clip, as every model-facing stage consumes it.
 
-Teachers, the student's training and evaluation all load media through `load_clip_media`, so
+Teachers, the checker and the student's training load a prepared clip through `load_clip`;
+evaluation cuts benchmark items in memory with the same `MediaParams` (`avrt.core.media`), so
 the frames, audio and fps a model sees are the same everywhere. What a model may see is said
 here once: `MODALITIES`, what each needs loaded (`load_clip`), and which a clip carries
 (`ClipMedia.modalities`, narrowed to a model's by `visible_modalities`).
@@ -8,7 +9,6 @@ here once: `MODALITIES`, what each needs loaded (`load_clip`), and which a clip 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,41 +51,30 @@ class ClipMedia:
         return float(1.0 / np.mean(np.diff(self.frame_times)))
 
 
-def load_clip_media(row: dict, media_root: str | Path, *, with_frames: bool = True, with_audio: bool = True) -> ClipMedia:
+def load_clip_media(row: MediaRow, media_root: str | Path, *, with_frames: bool = True,
+                    with_audio: bool = True) -> ClipMedia:
     """Load one prepared clip from its row in a shard's media index (`media/<shard>.jsonl`)."""
-    if row.get("status") != "ok":
-        raise ValueError(f"clip {row.get('video_name')!r} has no prepared media: {row.get('reason')}")
+    if not row.ok:
+        raise ValueError(f"clip {row.video_name!r} has no prepared media: {row.reason}")
     root = Path(media_root)
     frames = (
-        np.stack([np.asarray(Image.open(root / p).convert("RGB")) for p in row["frames"]])
+        np.stack([np.asarray(Image.open(root / p).convert("RGB")) for p in row.frames])
         if with_frames
         else np.zeros((0, 0, 0, 3), np.uint8)
     )
     if with_audio:
-        audio, sr = sf.read(root / row["audio"], dtype="float32")
+        audio, sr = sf.read(root / row.audio, dtype="float32")
     else:
-        audio, sr = np.zeros(0, np.float32), row["sample_rate"]
-    silent = root / row["silent_video"] if row.get("silent_video") else None
+        audio, sr = np.zeros(0, np.float32), row.sample_rate
     return ClipMedia(
-        video_name=row["video_name"],
+        video_name=row.video_name,
         frames=frames,
-        frame_times=np.asarray(row["frame_times"], dtype=np.float64),
+        frame_times=np.asarray(row.frame_times, dtype=np.float64),
         audio=audio,
         sample_rate=int(sr),
-        duration=float(row["duration"]),
-        silent_video=silent,
+        duration=float(row.duration),
+        silent_video=root / row.silent_video if row.silent_video else None,
     )
-
-
-def read_media_index(path: str | Path) -> dict[str, dict]:
-    """video_name -> index row of a shard's media index."""
-    rows = {}
-    with open(path) as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                rows[row["video_name"]] = row
-    return rows
 
 
 def visible_modalities(clip: ClipMedia, supported: Iterable[str]) -> tuple[str, ...]:
@@ -94,17 +83,18 @@ def visible_modalities(clip: ClipMedia, supported: Iterable[str]) -> tuple[str, 
     return tuple(m for m in clip.modalities if m in supported)
 
 
-def load_clip(ref: ClipRef, modalities: Iterable[str]) -> ClipMedia:
-    """A sample's prepared clip with only what `modalities` need read from disk."""
+def load_clip(ref: ClipRef, modalities: Iterable[str] = ("frames", "audio")) -> ClipMedia:
+    """A sample's prepared clip with only what `modalities` need read from disk (all by default)."""
     modalities = frozenset(modalities)
     unknown = sorted(modalities - set(MODALITIES))
     if unknown:
         raise ValueError(f"unknown modalities {unknown} (known: {', '.join(MODALITIES)})")
-    return load_clip_media(ref.media.to_dict(), ref.root, with_frames=bool(modalities & {"frames", "silent_video"}),
+    return load_clip_media(ref.media, ref.root, with_frames=bool(modalities & {"frames", "silent_video"}),
                            with_audio="audio" in modalities)
 
 
 def read_clip_refs(media_index: str | Path) -> dict[str, ClipRef]:
-    """video_name -> where its prepared media lie, for the clips of one shard's media index."""
+    """video_name -> where its prepared media lie, for the clips of one shard's media index
+    (paths in an index are relative to its directory)."""
     root = str(Path(media_index).parent)
     return {row.video_name: ClipRef(root=root, media=row) for row in read_rows(media_index, MediaRow)}

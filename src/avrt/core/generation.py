@@ -34,6 +34,7 @@ from avrt.core.rows import Row
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+CACHE_FORMAT = "ModelOutput/1"  # bump when ModelOutput's fields change
 
 
 @dataclass(frozen=True)
@@ -79,7 +80,9 @@ def generate(
 
     `cache` is the stage's output path: the outputs live in `<dir>/.progress/<name>` next to it.
     """
-    store = ResumableShard(cache, settings, key=lambda r: f"{r['request_id']}/{r['sample_index']}", inputs=inputs)
+    # the cache's row format is part of its fingerprint: rows of another format are never read as ours
+    store = ResumableShard(cache, {**settings, "cache_format": CACHE_FORMAT},
+                           key=lambda r: f"{r['request_id']}/{r['sample_index']}", inputs=inputs)
     todo = [item for item in items if not all(store.done(f"{key(item)}/{i}") for i in range(samples))]
     start, calls, new, backend = time.perf_counter(), 0, 0, None
     with tqdm(total=len(todo), desc=desc, unit="req", mininterval=10, disable=not todo) as bar:
@@ -102,7 +105,7 @@ def generate(
             bar.update(len(batch))
     by_request: dict[str, list[ModelOutput]] = {}
     for row in sorted(store.close(), key=lambda r: (r["request_id"], r["sample_index"])):
-        output = ModelOutput.from_dict({k: v for k, v in row.items() if k != "fingerprint"}, where=str(cache))
+        output = ModelOutput.from_dict({k: v for k, v in row.items() if k != "fingerprint"}, where=str(store.progress_path))
         by_request.setdefault(output.request_id, []).append(output)
     elapsed = time.perf_counter() - start
     stats = {"requests": len(items), "new_requests": len(todo), "new_outputs": new, "model_calls": calls,

@@ -47,7 +47,7 @@ class MediaParams:
         return int(round(self.audio_seconds * self.sample_rate))
 
 
-def sample_frame_indices(n_frames: int, k: int, method: str = "segment_center") -> list[int]:
+def sample_frame_indices(n_frames: int, k: int, method: str) -> list[int]:
     """k frame indices spread uniformly over a clip of n_frames frames.
 
     segment_center: the middle frame of each of k equal segments (no bias towards the ends);

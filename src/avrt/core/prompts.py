@@ -1,4 +1,4 @@
-"""The prompt files of ``scripts/avrt/prompts/`` and their rendering for one sample.
+"""The prompt files of ``avrt/core/prompts/`` (package data) and their rendering for one sample.
 
 A prompt id names ``prompts/<id>.txt``. The file holds the template verbatim (see
 ``prompts/README.md`` for where each text comes from); its SHA-256 goes into every row a

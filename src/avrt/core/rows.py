@@ -339,6 +339,14 @@ class Avrt20kRow(Row):
     sample_index: int = 0
     clip: ClipRef | None = None
 
+    @classmethod
+    def of(cls, trace: TeacherTrace | MergedTrace, av_reasoning: str, **fields) -> Avrt20kRow:
+        """The SFT row of a trace: its question, ground truth, sample and clip, with the given trace."""
+        return cls(question=trace.question, choices=trace.choices, answer=trace.gold_letter,
+                   question_relation=trace.question_relation, question_type=trace.question_type,
+                   av_reasoning=av_reasoning.strip(), sample_id=trace.sample_id, video_name=trace.video_name,
+                   avqa_split=trace.split, clip=trace.clip, **fields)
+
 
 # ---- training -----------------------------------------------------------------------------------
 @dataclass(frozen=True)

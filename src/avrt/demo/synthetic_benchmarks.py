@@ -120,7 +120,7 @@ def make_scenes(items: int = 4, seconds: float = 10.0, width: int = 160, height:
     return Scenes([Scene(*p, sound_choices=c) for p, c in zip(planned, choices, strict=True)], fps)
 
 
-def generate(out_dir: str | Path, items: int = 4, seconds: float = 10.0, width: int = 160, height: int = 120,
+def generate(out_dir: str | Path, items: int, seconds: float = 10.0, width: int = 160, height: int = 120,
              fps: int = 8, seed: int = 0, benchmarks: Iterable[str] | None = None) -> dict[str, dict[str, str]]:
     """Write every benchmark (or those named); return name -> {annotations, media_dir} (the config's shape)."""
     out = Path(out_dir)

@@ -41,8 +41,8 @@ def build_media_inputs(
     modalities: tuple[str, ...] | list[str],
     *,
     mask: tuple[str, ...] | list[str] = (),
-    video_fps: float = 2.0,
-    video_max_frames: int = 768,
+    video_fps: float,
+    video_max_frames: int,
 ) -> MediaInputs:
     """Cut the requested modalities out of `clip`.
 

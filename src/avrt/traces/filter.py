@@ -32,19 +32,7 @@ MODES = ("both_correct", "unfiltered", "merger_correct")
 
 def avrt20k_row(merged: MergedTrace) -> Avrt20kRow:
     """A merged row in the released AVRT-20K schema, plus provenance columns and its clip."""
-    return Avrt20kRow(
-        question=merged.question,
-        choices=merged.choices,
-        answer=merged.gold_letter,
-        question_relation=merged.question_relation,
-        question_type=merged.question_type,
-        av_reasoning=merged.merged_output.strip(),
-        sample_id=merged.sample_id,
-        video_name=merged.video_name,
-        avqa_split=merged.split,
-        difficulty=merged.difficulty,
-        clip=merged.clip,
-    )
+    return Avrt20kRow.of(merged, merged.merged_output, difficulty=merged.difficulty)
 
 
 def select(rows: list[MergedTrace], mode: str, match_count: bool, drop_answer_mismatch: bool,

@@ -130,22 +130,10 @@ def run_agfv(prompt_id: str, spec: ModelSpec, consensus_rows: str | Path, out: s
 
 
 def sft_row(r: CheckedTrace, variant: bool) -> Avrt20kRow:
-    """One accepted trace in the AVRT-20K schema the SFT stage reads; `answer` stays the ground
-    truth and `teacher_label` carries the label SightSound-R1 trains with."""
-    return Avrt20kRow(
-        question=audio_text_variant(r.question) if variant else r.question,
-        choices=r.choices,
-        answer=r.gold_letter,
-        question_relation=r.question_relation,
-        question_type=r.question_type,
-        av_reasoning=r.raw_output.strip(),
-        sample_id=r.sample_id,
-        video_name=r.video_name,
-        avqa_split=r.split,
-        teacher_label=r.teacher_label,
-        sample_index=r.sample_index,
-        clip=r.clip,
-    )
+    """One accepted trace in the AVRT-20K schema the SFT stage reads: the whole trace (reasoning
+    and answer); `answer` stays the ground truth, `teacher_label` is the label SightSound-R1 trains with."""
+    row = Avrt20kRow.of(r, r.raw_output, teacher_label=r.teacher_label, sample_index=r.sample_index)
+    return row.replace(question=audio_text_variant(r.question)) if variant else row
 
 
 def export_sft(agfv: list[str | Path], variant: bool, val_fraction: float, seed: int,

@@ -17,7 +17,8 @@ import numpy as np
 from avrt.core.answers import STRICT_FORMAT
 from avrt.core.config import add_config_argument, load_config
 from avrt.core.datasets import read_avrt20k
-from avrt.core.io import read_jsonl, write_json
+from avrt.core.io import write_json
+from avrt.core.rows import ManifestRow, read_rows
 from avrt.models.spec import model_spec
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,7 @@ def _share(counter: Counter) -> dict:
     return {k: {"count": v, "percent": round(100 * v / total, 1)} for k, v in counter.most_common()}
 
 
-def split_stats(rows: list[dict], clips: dict[str, dict], tokenize) -> dict:
+def split_stats(rows: list[dict], clips: dict[str, ManifestRow], tokenize) -> dict:
     think_tokens, answer_tokens, compliant = [], [], 0
     for row in rows:
         m = STRICT_FORMAT.match(row["av_reasoning"])
@@ -36,8 +37,8 @@ def split_stats(rows: list[dict], clips: dict[str, dict], tokenize) -> dict:
             compliant += 1
             think_tokens.append(len(tokenize(m.group("think").strip())))
             answer_tokens.append(len(tokenize(m.group("answer").strip())))
-    durations = [clips[r["video_name"]]["duration"] for r in rows if r.get("video_name") in clips]
-    resolutions = Counter(f"{clips[r['video_name']]['width']}x{clips[r['video_name']]['height']}"
+    durations = [clips[r["video_name"]].duration for r in rows if r.get("video_name") in clips]
+    resolutions = Counter(f"{clips[r['video_name']].width}x{clips[r['video_name']].height}"
                           for r in rows if r.get("video_name") in clips)
     top = resolutions.most_common(1)
     n = len(rows)
@@ -93,7 +94,7 @@ def dataset_stats(train, val, manifest, tokenizer_source: str, out_json, out_png
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_source)
     tokenize = lambda text: tokenizer(text, add_special_tokens=False)["input_ids"]  # noqa: E731
-    clips = {r["video_name"]: r for r in read_jsonl(manifest)}
+    clips = {r.video_name: r for r in read_rows(manifest, ManifestRow)}
     stats = {"tokenizer": tokenizer_source,
              "splits": {name: split_stats([r.to_dict() for r in read_avrt20k(p)], clips, tokenize)
                         for name, p in (("train", train), ("val", val))}}

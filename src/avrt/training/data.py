@@ -33,10 +33,10 @@ from pathlib import Path
 import torch
 
 from avrt.core.answers import option_letter
-from avrt.core.clip_media import ClipMedia, load_clip_media
+from avrt.core.clip_media import ClipMedia, load_clip, read_clip_refs, visible_modalities
 from avrt.core.datasets import read_avrt20k
 from avrt.core.prompts import load_prompt, render_student_prompt
-from avrt.core.rows import ClipRef, ManifestRow, MediaRow, TrainingExample, read_rows
+from avrt.core.rows import ClipRef, ManifestRow, TrainingExample, read_rows
 from avrt.models.adapters import FamilyAdapter, GenerationRequest
 from avrt.models.spec import ModelSpec
 
@@ -133,17 +133,12 @@ class MediaLookup:
     def __init__(self, index_paths: list[str | Path]):
         self.refs: dict[str, ClipRef] = {}
         for path in index_paths:
-            root = str(Path(path).parent)  # media paths in an index are relative to its directory
-            for row in read_rows(path, MediaRow):
-                if row.video_name not in self.refs or not self.refs[row.video_name].media.ok:
-                    self.refs[row.video_name] = ClipRef(root=root, media=row)
+            for name, ref in read_clip_refs(path).items():
+                if name not in self.refs or not self.refs[name].media.ok:
+                    self.refs[name] = ref
 
     def find(self, video_name: str) -> ClipRef | None:
         return self.refs.get(video_name)
-
-    def missing_reason(self, video_name: str) -> str | None:
-        """None when the clip has prepared media, else why not."""
-        return clip_missing_reason(self.find(video_name))
 
     def load(self, video_name: str) -> ClipMedia:
         ref = self.find(video_name)
@@ -157,10 +152,6 @@ def clip_missing_reason(ref: ClipRef | None) -> str | None:
     if ref is None:
         return "not_in_media_index"
     return None if ref.media.ok else f"media_{ref.media.reason or 'failed'}"
-
-
-def load_clip(ref: ClipRef) -> ClipMedia:
-    return load_clip_media(ref.media.to_dict(), ref.root)
 
 
 def attach_media(examples: list[TrainingExample], media: MediaLookup) -> tuple[list[TrainingExample], Counter]:
@@ -180,12 +171,6 @@ def attach_media(examples: list[TrainingExample], media: MediaLookup) -> tuple[l
         log.warning("left out %d of %d examples without prepared media: %s", sum(skipped.values()), len(examples),
                     dict(skipped))
     return kept, skipped
-
-
-def clip_modalities(clip: ClipMedia, adapter: FamilyAdapter) -> tuple[str, ...]:
-    """The clip's media the student takes: frames and/or audio (as evaluation chooses them)."""
-    present = [m for m, has in (("frames", clip.frames.shape[0] > 0), ("audio", clip.audio.size > 0)) if has]
-    return tuple(m for m in present if m in adapter.modalities)
 
 
 # ---- model inputs ---------------------------------------------------------------------------
@@ -208,7 +193,7 @@ class StudentInputs:
         clip = load_clip(example.clip) if example.clip is not None else self.media.load(example.video_name)
         text = render_student_prompt(self.prompt, question=example.question, choices=list(example.choices))
         return GenerationRequest(request_id=example.sample_id, prompt=text, media=clip,
-                                 modalities=clip_modalities(clip, self.adapter))
+                                 modalities=visible_modalities(clip, self.adapter.modalities))
 
     def encode_prompt(self, example: TrainingExample) -> tuple[dict, dict]:
         """Processor outputs of the prompt (a batch of one) and the forward kwargs it needs."""

@@ -109,8 +109,9 @@ def grpo_loss(
     completion_mask: torch.Tensor,
     old_logps: torch.Tensor | None = None,
     ref_logps: torch.Tensor | None = None,
-    epsilon: float = 0.2,
-    beta: float = 0.01,
+    *,
+    epsilon: float,
+    beta: float,
 ) -> GRPOLoss:
     """GRPO loss on per-token log-probs of the sampled completion tokens.
 
