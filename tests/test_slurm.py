@@ -113,7 +113,8 @@ def test_demo_on_slurm_matches_local_run(slurm_cluster, tmp_path, target_args):
         workdir.mkdir()
         copy_workflow(workdir)
 
-    on_slurm = run_snakemake(slurm_dir, "--profile", str(CI_PROFILE), *target_args, env=slurm_cluster.env)
+    on_slurm = run_snakemake(slurm_dir, "--profile", str(CI_PROFILE), "--configfile", "config/demo.yaml", *target_args,
+                             env=slurm_cluster.env)
     assert on_slurm.returncode == 0, on_slurm.stderr[-5000:]
     jobs = submitted_jobs(on_slurm)
     local_rules = on_slurm.stderr.count("\nlocalrule ")

@@ -18,8 +18,9 @@ def job_counts(dry_run_stdout: str) -> dict[str, int]:
 
 
 def test_lint_is_clean(workflow_dir):
-    proc = run_snakemake(workflow_dir, "--lint", check=False)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for configfile in ("config/config.yaml", "config/demo.yaml"):  # the paper (the default) and the demo
+        proc = run_snakemake(workflow_dir, "--lint", "--configfile", configfile, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
 def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):

@@ -1,6 +1,7 @@
 # Validation, paths and shard lists shared by every stage.
 import os
 import shlex
+from pathlib import Path
 
 from avrt.core.config import ConfigError, deep_merge, load_yaml, validate_config, write_run_config
 from avrt.data.shard import shard_ids
@@ -115,6 +116,15 @@ def synthetic_benchmark_files():
     from avrt.demo.synthetic_benchmarks import synthetic_layouts
 
     return {b: f"{SYNTH_BENCH}/{layout.annotations}" for b, layout in synthetic_layouts().items()}
+
+
+def synthetic_benchmarks_root(first_output):
+    """The folder the synthetic benchmark files lie in, from the first of them (the registry's
+    file layouts are relative to it)."""
+    from avrt.demo.synthetic_benchmarks import synthetic_layouts
+
+    layout = next(iter(synthetic_layouts().values()))
+    return str(Path(first_output).parents[len(Path(layout.annotations).parts) - 1])
 
 
 def eval_benchmarks():

@@ -8,6 +8,7 @@ if config["data"]["synthetic"]:
             annotations=[f"{RUN}/synthetic/annotations/{s}_qa.json" for s in avqa_annotations()],
             videos=directory(f"{RUN}/synthetic/videos"),
         params:
+            run_config=RUN_CONFIG,
             synthetic=config["data"]["synthetic"],
             out=lambda w, output: os.path.dirname(output.videos),
         log:
@@ -15,7 +16,7 @@ if config["data"]["synthetic"]:
         conda:
             "../../envs/data.yaml"
         shell:
-            "avrt synth --config {RUN_CONFIG:q} --out {params.out:q} > {log:q} 2>&1"
+            "avrt synth --config {params.run_config:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule ingest_avqa:
@@ -27,6 +28,7 @@ rule ingest_avqa:
         attrition=f"{RUN}/data/attrition.tsv",
         summary=f"{RUN}/data/ingest_summary.json",
     params:
+        run_config=RUN_CONFIG,
         annotations=[f"{k}={v}" for k, v in avqa_annotations().items()],
         clips_dir=lambda w, input: input.clips or avqa_clips_dir(),
         clip_ext=config["data"]["avqa"]["clip_ext"],
@@ -38,7 +40,7 @@ rule ingest_avqa:
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt ingest --config {RUN_CONFIG:q} --annotations {params.annotations:q} --clips-dir {params.clips_dir:q}"
+        "avrt ingest --config {params.run_config:q} --annotations {params.annotations:q} --clips-dir {params.clips_dir:q}"
         " --workers {threads} --out {params.out:q} > {log:q} 2>&1"
 
 
@@ -61,6 +63,7 @@ rule prepare_media:
     output:
         f"{RUN}/media/{{shard}}.jsonl",
     params:
+        run_config=RUN_CONFIG,
         media=config["media"],
     threads: 4
     log:
@@ -68,7 +71,7 @@ rule prepare_media:
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt media --config {RUN_CONFIG:q} --shard {input:q} --index {output:q} --workers {threads} > {log:q} 2>&1"
+        "avrt media --config {params.run_config:q} --shard {input:q} --index {output:q} --workers {threads} > {log:q} 2>&1"
 
 
 rule data_summary:

@@ -7,14 +7,15 @@ if EVAL["synthetic"]:
         output:
             list(synthetic_benchmark_files().values()),
         params:
+            run_config=RUN_CONFIG,
             synthetic=EVAL["synthetic"],
-            out=SYNTH_BENCH,  # the registry's file layouts are relative to it
+            out=lambda w, output: synthetic_benchmarks_root(output[0]),
         log:
             f"{LOGS}/synthesize_benchmarks.log",
         conda:
             "../../envs/data.yaml"
         shell:
-            "avrt eval-synth --config {RUN_CONFIG:q} --out {params.out:q} > {log:q} 2>&1"
+            "avrt eval-synth --config {params.run_config:q} --out {params.out:q} > {log:q} 2>&1"
 
 
 rule eval_records:
@@ -43,18 +44,19 @@ rule evaluate:
     wildcard_constraints:
         mask="both|audio_only|video_only",
     params:
+        run_config=RUN_CONFIG,
         entry=lambda w: EVAL["models"][w.tag],
         spec=lambda w: config["models"][EVAL["models"][w.tag]["model"]],
         media=config["media"],
         checkpoint=lambda w, input: (
-            "--checkpoint " + shlex.quote(input.model[0]) if EVAL["models"][w.tag]["stage"] else ""
+            f"--checkpoint {shlex.quote(input.model[0])}" if EVAL["models"][w.tag]["stage"] else ""
         ),
     log:
         f"{LOGS}/evaluate/{{tag}}/{{benchmark}}/{{mask}}.log",
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt evaluate --config {RUN_CONFIG:q} --records {input.records:q} --model-tag {wildcards.tag:q}"
+        "avrt evaluate --config {params.run_config:q} --records {input.records:q} --model-tag {wildcards.tag:q}"
         " {params.checkpoint} --mask {wildcards.mask:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -83,6 +85,7 @@ rule evaluate_teacher:
         teacher=r"[a-z0-9_]+",
         benchmark=r"[^/]+",
     params:
+        run_config=RUN_CONFIG,
         teacher=lambda w: TEACHERS[w.teacher],
         spec=lambda w: config["models"][TEACHERS[w.teacher]["model"]],
         media=config["media"],
@@ -91,7 +94,7 @@ rule evaluate_teacher:
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt evaluate --config {RUN_CONFIG:q} --records {input.records:q} --teacher {wildcards.teacher:q}"
+        "avrt evaluate --config {params.run_config:q} --records {input.records:q} --teacher {wildcards.teacher:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 

@@ -17,6 +17,7 @@ rule grpo:
     output:
         directory(stage_checkpoint("grpo")),
     params:
+        run_config=RUN_CONFIG,
         launch=launch_prefix(GRPO["num_gpus"], GRPO["num_nodes"]),
         # what the job reads of the config (a change re-runs it)
         grpo=GRPO,
@@ -29,5 +30,5 @@ rule grpo:
     conda:
         "../../envs/training.yaml"
     shell:
-        "{params.launch} grpo --config {RUN_CONFIG:q} --checkpoint {input.sft:q} --shards {input.shards:q}"
+        "{params.launch} grpo --config {params.run_config:q} --checkpoint {input.sft:q} --shards {input.shards:q}"
         " --media {input.media:q} --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"

@@ -7,10 +7,11 @@ rule run_manifest:
     output:
         report(f"{RUN}/provenance/run_manifest.json", caption="../report/run_manifest.rst", category="Provenance"),
     params:
+        run_config=RUN_CONFIG,
         config=config,  # the manifest records the whole config
     log:
         f"{LOGS}/run_manifest.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt run-manifest --config {RUN_CONFIG:q} --artifacts {input:q} --out {output:q} > {log:q} 2>&1"
+        "avrt run-manifest --config {params.run_config:q} --artifacts {input:q} --out {output:q} > {log:q} 2>&1"

@@ -8,13 +8,14 @@ rule sightsound_consensus:
         rows=f"{RUN}/sightsound/consensus/{{shard}}.jsonl",
         counts=f"{RUN}/sightsound/consensus/{{shard}}.counts.json",
     params:
+        run_config=RUN_CONFIG,
         mode=SIGHTSOUND["consensus"],
     log:
         f"{LOGS}/sightsound_consensus/{{shard}}.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt sightsound consensus --config {RUN_CONFIG:q} --traces {input:q} --out {output.rows:q}"
+        "avrt sightsound consensus --config {params.run_config:q} --traces {input:q} --out {output.rows:q}"
         " --out-counts {output.counts:q} > {log:q} 2>&1"
 
 
@@ -25,6 +26,7 @@ rule agfv:
     output:
         f"{RUN}/sightsound/agfv/{{shard}}.jsonl",
     params:
+        run_config=RUN_CONFIG,
         spec=lambda w: config["models"][SIGHTSOUND["checker"]],
         prompt=SIGHTSOUND["checker_prompt"],
     log:
@@ -32,7 +34,7 @@ rule agfv:
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt sightsound agfv --config {RUN_CONFIG:q} --consensus {input.consensus:q} --out {output:q} > {log:q} 2>&1"
+        "avrt sightsound agfv --config {params.run_config:q} --consensus {input.consensus:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule sightsound_export:
@@ -44,6 +46,7 @@ rule sightsound_export:
         val=f"{RUN}/sightsound/sft/val.jsonl",
         counts=report(f"{RUN}/sightsound/sft/counts.tsv", caption="../report/sightsound.rst", category="SightSound-R1"),
     params:
+        run_config=RUN_CONFIG,
         variant=SIGHTSOUND["audio_text_variant"],
         val_fraction=config["filter"]["val_fraction"],
         seed=config["filter"]["seed"],
@@ -52,5 +55,5 @@ rule sightsound_export:
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt sightsound export --config {RUN_CONFIG:q} --agfv {input.agfv:q} --consensus-counts {input.counts:q}"
+        "avrt sightsound export --config {params.run_config:q} --agfv {input.agfv:q} --consensus-counts {input.counts:q}"
         " --out-train {output.train:q} --out-val {output.val:q} --out-counts {output.counts:q} > {log:q} 2>&1"

@@ -28,6 +28,7 @@ rule teacher:
     wildcard_constraints:
         teacher="|".join(TEACHERS) or "none",
     params:
+        run_config=RUN_CONFIG,
         # what the job reads from the run config (a change re-runs it)
         teacher=lambda w: TEACHERS[w.teacher],
         spec=lambda w: config["models"][TEACHERS[w.teacher]["model"]],
@@ -37,7 +38,7 @@ rule teacher:
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt teacher --config {RUN_CONFIG:q} --teacher {wildcards.teacher:q} --shard {input.shard:q}"
+        "avrt teacher --config {params.run_config:q} --teacher {wildcards.teacher:q} --shard {input.shard:q}"
         " --media {input.media:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -49,6 +50,7 @@ rule merge_traces:
     output:
         f"{RUN}/merged/{{shard}}.jsonl",
     params:
+        run_config=RUN_CONFIG,
         merger=config["merger"],
         spec=config["models"][config["merger"]["model"]] if config["merger"]["model"] in config["models"] else {},
     log:
@@ -56,7 +58,7 @@ rule merge_traces:
     conda:
         "../../envs/inference.yaml"
     shell:
-        "avrt merge --config {RUN_CONFIG:q} --traces audio={input.audio:q} frames={input.frames:q}"
+        "avrt merge --config {params.run_config:q} --traces audio={input.audio:q} frames={input.frames:q}"
         " --out {output:q} > {log:q} 2>&1"
 
 
@@ -73,13 +75,14 @@ rule filter_traces:
         ),
         difficulty=f"{RUN}/avrt20k/difficulty.jsonl",
     params:
+        run_config=RUN_CONFIG,
         filter=config["filter"],
     log:
         f"{LOGS}/filter_traces.log",
     conda:
         "../../envs/data.yaml"
     shell:
-        "avrt filter-traces --config {RUN_CONFIG:q} --merged {input:q} --out-train {output.train:q}"
+        "avrt filter-traces --config {params.run_config:q} --merged {input:q} --out-train {output.train:q}"
         " --out-val {output.val:q} --out-counts {output.counts:q} --out-difficulty {output.difficulty:q} > {log:q} 2>&1"
 
 
@@ -107,11 +110,12 @@ rule trace_stats:
         json=f"{RUN}/avrt20k/stats.json",
         png=report(f"{RUN}/avrt20k/stats.png", caption="../report/trace_stats.rst", category="AVRT-20K"),
     params:
+        run_config=RUN_CONFIG,
         student=config["models"].get(config["student"]["model"], {}),
     log:
         f"{LOGS}/trace_stats.log",
     conda:
         "../../envs/training.yaml"
     shell:
-        "avrt trace-stats --config {RUN_CONFIG:q} --train {input.train:q} --val {input.val:q}"
+        "avrt trace-stats --config {params.run_config:q} --train {input.train:q} --val {input.val:q}"
         " --manifest {input.manifest:q} --out-json {output.json:q} --out-png {output.png:q} > {log:q} 2>&1"

@@ -29,6 +29,7 @@ rule sft:
     output:
         directory(stage_checkpoint("sft")),
     params:
+        run_config=RUN_CONFIG,
         launch=launch_prefix(SFT["num_gpus"], SFT["num_nodes"]),
         # what the job reads of the config (a change re-runs it)
         sft=SFT,
@@ -41,5 +42,5 @@ rule sft:
     conda:
         "../../envs/training.yaml"
     shell:
-        "{params.launch} sft --config {RUN_CONFIG:q} --train {input.train:q} --val {input.val:q} --media {input.media:q}"
+        "{params.launch} sft --config {params.run_config:q} --train {input.train:q} --val {input.val:q} --media {input.media:q}"
         " --out {output:q} > {log:q} 2>&1"

@@ -63,6 +63,10 @@ class Row:
     def to_dict(self) -> dict:
         return {f.name: _plain(getattr(self, f.name)) for f in dataclasses.fields(self)}
 
+    def fields(self) -> dict:
+        """Field name -> value, nested rows kept as objects: to extend this row into a wider type."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def replace(self, **changes) -> Self:
         return dataclasses.replace(self, **changes)
 
@@ -221,15 +225,11 @@ class ClipRef(Row):
 
 # ---- traces -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class TeacherTrace(Row):
-    """One teacher's answer to one question (traces/<teacher>/<shard>.jsonl), one row per sample.
-
-    It carries the question, its options, the ground truth and the clip's media, so no later
-    stage re-reads the shard or the media index.
-    """
+class QuestionRow(Row):
+    """The question a trace answers, with its ground truth and clip: every trace row starts with
+    these fields, so no later stage re-reads the shard or the media index."""
 
     sample_id: str
-    sample_index: int
     split: str
     video_name: str
     question: str
@@ -238,6 +238,24 @@ class TeacherTrace(Row):
     question_type: str
     question_relation: str
     clip: ClipRef
+
+    def question_fields(self) -> dict:
+        """This row's QuestionRow fields, to start a later stage's row with."""
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(QuestionRow)}
+
+    @staticmethod
+    def of(qa: ManifestRow, clip: ClipRef) -> dict:
+        """The QuestionRow fields of a manifest row and its clip."""
+        return {"sample_id": qa.sample_id, "split": qa.split, "video_name": qa.video_name, "question": qa.question,
+                "choices": qa.choices, "gold_letter": qa.gold_letter, "question_type": qa.question_type,
+                "question_relation": qa.question_relation, "clip": clip}
+
+
+@dataclass(frozen=True)
+class TeacherTrace(QuestionRow):
+    """One teacher's answer to one question (traces/<teacher>/<shard>.jsonl), one row per sample."""
+
+    sample_index: int
     teacher: str
     modality: str
     model: str
@@ -288,18 +306,9 @@ class TeacherRef(Row):
 
 
 @dataclass(frozen=True)
-class MergedTrace(Row):
+class MergedTrace(QuestionRow):
     """The text-only merger's audio-visual trace of one question (merged/<shard>.jsonl)."""
 
-    sample_id: str
-    split: str
-    video_name: str
-    question: str
-    choices: tuple[str, ...]
-    gold_letter: str
-    question_type: str
-    question_relation: str
-    clip: ClipRef
     merged_output: str
     merge_status: str
     answer_letter: str | None
@@ -340,7 +349,7 @@ class Avrt20kRow(Row):
     clip: ClipRef | None = None
 
     @classmethod
-    def of(cls, trace: TeacherTrace | MergedTrace, av_reasoning: str, **fields) -> Avrt20kRow:
+    def of(cls, trace: QuestionRow, av_reasoning: str, **fields) -> Avrt20kRow:
         """The SFT row of a trace: its question, ground truth, sample and clip, with the given trace."""
         return cls(question=trace.question, choices=trace.choices, answer=trace.gold_letter,
                    question_relation=trace.question_relation, question_type=trace.question_type,

@@ -47,9 +47,7 @@ def merged_row(traces: dict[str, TeacherTrace], out: ModelOutput, spec: ModelSpe
             for modality, t in traces.items()}
     n_correct = sum(r.correct for r in refs.values())
     return MergedTrace(
-        sample_id=first.sample_id, split=first.split, video_name=first.video_name, question=first.question,
-        choices=first.choices, gold_letter=first.gold_letter, question_type=first.question_type,
-        question_relation=first.question_relation, clip=first.clip, merged_output=out.text,
+        **first.question_fields(), merged_output=out.text,
         merge_status=str(check.status), answer_letter=check.letter, merger_correct=check.letter == first.gold_letter,
         teachers=refs, teachers_correct=n_correct,
         difficulty=DIFFICULTY.get(n_correct, "hard") if len(refs) == 2 else f"{n_correct}/{len(refs)}",

@@ -77,15 +77,10 @@ def select_consensus(traces: str | Path, mode: str, out: str | Path) -> Counter:
         counts["questions_kept"] += 1
         counts["traces_kept"] += len(agreeing)
         counts["teacher_label_correct"] += letter == rows[0].gold_letter
-        kept += [ConsensusTrace(**{**_fields(r), "teacher_label": letter}) for r in agreeing]
+        kept += [ConsensusTrace(**r.fields(), teacher_label=letter) for r in agreeing]
     write_rows(out, kept)
     log.info("self-consistency (%s): kept %d of %d questions", mode, counts["questions_kept"], counts["questions"])
     return counts
-
-
-def _fields(row) -> dict:
-    """A row's fields as they are (nested rows stay objects), to extend it into a wider row type."""
-    return {name: getattr(row, name) for name in row.__dataclass_fields__}
 
 
 def trace_key(row: TeacherTrace) -> str:
@@ -119,7 +114,7 @@ def run_agfv(prompt_id: str, spec: ModelSpec, consensus_rows: str | Path, out: s
     for key in sorted(rows):
         for o in outputs.of(key):
             verdict = parse_fact_check_verdict(o.text)
-            checked.append(CheckedTrace(**_fields(rows[key]), checker=spec.name, checker_prompt_sha256=prompt.sha256,
+            checked.append(CheckedTrace(**rows[key].fields(), checker=spec.name, checker_prompt_sha256=prompt.sha256,
                                         checker_output=o.text, verdict=verdict.verdict, accepted=verdict.accepted))
     write_rows(out, checked)
     stats = {"traces": len(checked), "accepted": sum(r.accepted for r in checked),

@@ -20,7 +20,7 @@ from avrt.core.config import add_config_argument, load_config
 from avrt.core.generation import ModelOutput, generate
 from avrt.core.parsing import parse_teacher_answer, response_text
 from avrt.core.prompts import Prompt, load_prompt, render_teacher_prompt
-from avrt.core.rows import ClipRef, ManifestRow, TeacherTrace, read_rows, write_rows
+from avrt.core.rows import ClipRef, ManifestRow, QuestionRow, TeacherTrace, read_rows, write_rows
 from avrt.models.spec import ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,7 @@ def trace_row(qa: ManifestRow, clip: ClipRef, out: ModelOutput, teacher: dict, s
               prompt: Prompt) -> TeacherTrace:
     parsed = parse_teacher_answer(out.text, qa.choices)
     return TeacherTrace(
-        sample_id=qa.sample_id, sample_index=out.sample_index, split=qa.split, video_name=qa.video_name,
-        question=qa.question, choices=qa.choices, gold_letter=qa.gold_letter, question_type=qa.question_type,
-        question_relation=qa.question_relation, clip=clip, teacher=teacher["name"], modality=teacher["modality"],
+        **QuestionRow.of(qa, clip), sample_index=out.sample_index, teacher=teacher["name"], modality=teacher["modality"],
         model=spec.name, checkpoint=spec.checkpoint, prompt_id=prompt.prompt_id, prompt_sha256=prompt.sha256,
         seed=out.seed, raw_output=out.text, response=response_text(out.text), reasoning=parsed.reasoning,
         answer_letter=parsed.letter, parse_status=str(parsed.status), correct=parsed.letter == qa.gold_letter,
