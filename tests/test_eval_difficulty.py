@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from avrt.evaluation.difficulty import count_teachers_correct, difficulty_subsets, subset_of
+from avrt.core.datasets import difficulty_of
+from avrt.evaluation.difficulty import count_teachers_correct, difficulty_subsets
 from avrt.evaluation.scoring import BenchmarkResult, ItemScore
 
 
@@ -17,11 +18,11 @@ def result_of(correct: dict[str, bool], benchmark: str = "omnibench") -> Benchma
     return BenchmarkResult(benchmark, "rule", True, items)
 
 
-def test_subset_of_two_teachers():
-    assert [subset_of(n) for n in (2, 1, 0)] == ["easy", "medium", "hard"]
-    assert subset_of(3, n_teachers=3) == "easy" and subset_of(2, n_teachers=3) == "medium"
+def test_difficulty_of_two_teachers():
+    assert [difficulty_of(n, 2) for n in (2, 1, 0)] == ["easy", "medium", "hard"]
+    assert difficulty_of(3, n_teachers=3) == "easy" and difficulty_of(2, n_teachers=3) == "medium"
     with pytest.raises(ValueError, match="outside 0..2"):
-        subset_of(3)
+        difficulty_of(3, 2)
 
 
 def test_teacher_counts_and_student_accuracy_per_subset():

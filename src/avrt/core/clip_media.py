@@ -22,6 +22,7 @@ from avrt.core.rows import ClipRef, MediaRow, read_rows
 # What a prompt can show of a clip: its frames, its audio track, or the silent video file (frames
 # decoded by the model's own video processor).
 MODALITIES = ("frames", "audio", "silent_video")
+IN_MEMORY = ("frames", "audio")  # what a cut clip holds itself; the silent video is a file beside it
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,8 @@ class ClipMedia:
     @property
     def modalities(self) -> tuple[str, ...]:
         """The media this clip carries: frames and/or audio (an empty cut carries nothing)."""
-        return tuple(m for m, has in (("frames", self.frames.shape[0] > 0), ("audio", self.audio.size > 0)) if has)
+        present = {"frames": self.frames.shape[0] > 0, "audio": self.audio.size > 0}
+        return tuple(m for m in IN_MEMORY if present[m])
 
     @property
     def frames_fps(self) -> float:

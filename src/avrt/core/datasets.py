@@ -4,7 +4,9 @@
   in-domain benchmark both read AVQA through it);
 - `read_avrt20k`: AVRT-20K rows from our export or the released files (JSONL, JSON list or
   parquet), validated on read;
-- `in_val`: the stable, shard-order independent val split of a sample id.
+- `in_val`: the stable, shard-order independent val split of a sample id;
+- `difficulty_of`: an item's difficulty subset by how many teachers answered it right (paper
+  Table 8), shared by the merged traces and the evaluation's difficulty subsets.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from avrt.core.rows import Avrt20kRow
 
 log = logging.getLogger(__name__)
 
+DIFFICULTY_SUBSETS = ("easy", "medium", "hard")
 AVQA_REQUIRED_FIELDS = ("id", "video_name", "question_text", "multi_choice", "answer")
 AVQA_N_OPTIONS = 4  # every AVQA question has four options (the official schema)
 
@@ -40,6 +43,13 @@ def check_avqa_row(row: dict) -> str | None:
     if not str(row["question_text"]).strip():
         return "empty question_text"
     return None
+
+
+def difficulty_of(n_correct: int, n_teachers: int) -> str:
+    """easy: every teacher right; hard: none; medium: in between (paper Table 8)."""
+    if not 0 <= n_correct <= n_teachers:
+        raise ValueError(f"{n_correct} teachers correct is outside 0..{n_teachers}")
+    return "easy" if n_correct == n_teachers else "hard" if n_correct == 0 else "medium"
 
 
 def in_val(sample_id, fraction: float, seed: int) -> bool:

@@ -19,7 +19,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from avrt.evaluation.difficulty import SUBSETS, count_teachers_correct, difficulty_subsets, subset_of
+from avrt.core.datasets import DIFFICULTY_SUBSETS, difficulty_of
+from avrt.evaluation.difficulty import count_teachers_correct, difficulty_subsets
 from avrt.evaluation.registry import BENCHMARKS
 from avrt.evaluation.scoring import BenchmarkResult
 from avrt.evaluation.tables import MISSING, round_percent
@@ -123,24 +124,24 @@ def build_table8(results: Mapping[str, BenchmarkResult], teacher_results: Mappin
     _check_benchmark(teacher_results, benchmark, "teacher results")
     n_teachers = len(teacher_results)
     n_correct = teacher_counts(teacher_results)
-    subset_names = [subset_of(k, n_teachers) for k in n_correct.values()]
-    counts = {s: subset_names.count(s) for s in SUBSETS}
+    subset_names = [difficulty_of(k, n_teachers) for k in n_correct.values()]
+    counts = {s: subset_names.count(s) for s in DIFFICULTY_SUBSETS}
     counts["unassigned"] = len({i.id for r in teacher_results.values() for i in r.items} - set(n_correct))
     rows = []
     for model, result in results.items():
         subsets = difficulty_subsets(result, n_correct, n_teachers=n_teachers)
         if {k: v["n"] for k, v in subsets.items()} != counts:
             raise ValueError(f"{model}: its {benchmark} items are not the teachers' items")
-        rows.append((model, {s: {**subsets[s], "accuracy": _percent(subsets[s]["accuracy"])} for s in SUBSETS}))
+        rows.append((model, {s: {**subsets[s], "accuracy": _percent(subsets[s]["accuracy"])} for s in DIFFICULTY_SUBSETS}))
     teachers = tuple((t, _percent(r.accuracy())) for t, r in teacher_results.items())
     return Table8(benchmark, teachers, counts, tuple(rows))
 
 
 def table8_markdown(table: Table8) -> str:
-    headers = [f"{SUBSET_HEADERS[s]} (n={table.counts[s]})" for s in SUBSETS]
-    lines = ["| Model | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(SUBSETS)]
+    headers = [f"{SUBSET_HEADERS[s]} (n={table.counts[s]})" for s in DIFFICULTY_SUBSETS]
+    lines = ["| Model | " + " | ".join(headers) + " |", "|---|" + "---:|" * len(DIFFICULTY_SUBSETS)]
     for model, subsets in table.rows:
-        lines.append(f"| {_name(model)} | " + " | ".join(_text(subsets[s]["accuracy"]) for s in SUBSETS) + " |")
+        lines.append(f"| {_name(model)} | " + " | ".join(_text(subsets[s]["accuracy"]) for s in DIFFICULTY_SUBSETS) + " |")
     names = ", ".join(t for t, _ in table.teachers)
     notes = [
         f"Accuracy (%), strict scoring, on {_display(table.benchmark)} subsets by how many of the teachers "
@@ -155,14 +156,14 @@ def table8_markdown(table: Table8) -> str:
 
 def table8_csv(table: Table8) -> str:
     header = ["model", "benchmark"]
-    for s in SUBSETS:
+    for s in DIFFICULTY_SUBSETS:
         header += [f"{s}_n", f"{s}_correct", s]
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header + ["unassigned_n"])
     for model, subsets in table.rows:
         row = [model, table.benchmark]
-        for s in SUBSETS:
+        for s in DIFFICULTY_SUBSETS:
             acc = subsets[s]["accuracy"]
             row += [subsets[s]["n"], subsets[s]["correct"], "" if acc is None else f"{acc:.1f}"]
         writer.writerow(row + [table.counts.get("unassigned", 0)])

@@ -10,15 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from avrt.core.datasets import DIFFICULTY_SUBSETS, difficulty_of
 from avrt.evaluation.scoring import BenchmarkResult
-
-SUBSETS = ("easy", "medium", "hard")
-
-
-def subset_of(n_correct: int, n_teachers: int = 2) -> str:
-    if not 0 <= n_correct <= n_teachers:
-        raise ValueError(f"{n_correct} teachers correct is outside 0..{n_teachers}")
-    return "easy" if n_correct == n_teachers else "hard" if n_correct == 0 else "medium"
 
 
 def count_teachers_correct(teacher_results: Sequence[BenchmarkResult], column: str = "strict") -> dict[str, int]:
@@ -42,13 +35,13 @@ def difficulty_subsets(
     foreign = sorted(set(teachers_correct) - ids)
     if foreign:
         raise ValueError(f"{len(foreign)} teacher id(s) are not items of {result.benchmark}, e.g. {foreign[:5]}")
-    tally = {name: [0, 0] for name in SUBSETS}
+    tally = {name: [0, 0] for name in DIFFICULTY_SUBSETS}
     unassigned = 0
     for item in result.items:
         if item.id not in teachers_correct:
             unassigned += 1
             continue
-        subset = tally[subset_of(teachers_correct[item.id], n_teachers)]
+        subset = tally[difficulty_of(teachers_correct[item.id], n_teachers)]
         subset[0] += 1
         subset[1] += int(item.correct if column == "strict" else bool(item.official_correct))
     out: dict[str, dict] = {

@@ -18,7 +18,7 @@ import logging
 from dataclasses import asdict, replace
 from pathlib import Path
 
-from avrt.core.clip_media import visible_modalities
+from avrt.core.clip_media import IN_MEMORY, visible_modalities
 from avrt.core.config import add_config_argument, load_config
 from avrt.core.generation import generate
 from avrt.core.media import MediaParams, media_from_files
@@ -31,8 +31,6 @@ log = logging.getLogger(__name__)
 
 MASKS = {"both": (), "audio_only": ("frames",), "video_only": ("audio",)}
 PROMPTS = {"reasoning": "student_reasoning", "direct": "student_direct"}
-# Benchmark items have frames and audio but no silent video: a teacher answers from one of these.
-ITEM_TEACHER_MODALITIES = ("frames", "audio")
 
 
 def item_prompt(record: BenchmarkRecord, prompt_mode: str, teacher: dict | None) -> Prompt:
@@ -65,7 +63,7 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
     supported = frozenset(get_adapter(spec.family).modalities)
     settings = {"model": asdict(spec), "prompt": prompt_mode, "mask": mask, "media": params.digest()}
     if teacher is not None:
-        if mask != "both" or teacher["modality"] not in ITEM_TEACHER_MODALITIES:
+        if mask != "both" or teacher["modality"] not in IN_MEMORY:  # benchmark items have no silent video
             raise ValueError(f"teacher {teacher['name']!r}: benchmark items take frames or audio teachers, "
                              f"unmasked (got modality {teacher['modality']!r}, mask {mask!r})")
         if teacher["modality"] not in supported:

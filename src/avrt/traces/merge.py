@@ -15,6 +15,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from avrt.core.config import add_config_argument, load_config
+from avrt.core.datasets import difficulty_of
 from avrt.core.generation import ModelOutput, generate
 from avrt.core.parsing import check_merger_output
 from avrt.core.prompts import Prompt, load_prompt, render_merger_prompt
@@ -23,7 +24,6 @@ from avrt.models.spec import ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
 
-DIFFICULTY = {2: "easy", 1: "medium", 0: "hard"}  # teachers correct -> label (paper Table 8)
 MERGED_MODALITIES = ("audio", "frames")  # the merger prompt's two traces
 
 
@@ -50,7 +50,7 @@ def merged_row(traces: dict[str, TeacherTrace], out: ModelOutput, spec: ModelSpe
         **first.question_fields(), merged_output=out.text,
         merge_status=str(check.status), answer_letter=check.letter, merger_correct=check.letter == first.gold_letter,
         teachers=refs, teachers_correct=n_correct,
-        difficulty=DIFFICULTY.get(n_correct, "hard") if len(refs) == 2 else f"{n_correct}/{len(refs)}",
+        difficulty=difficulty_of(n_correct, len(refs)),
         model=spec.name, checkpoint=spec.checkpoint, prompt_sha256=prompt.sha256, prompt_tokens=out.prompt_tokens,
         completion_tokens=out.completion_tokens, finish_reason=out.finish_reason, seconds=out.seconds,
     )
