@@ -105,7 +105,8 @@ def generate(
             bar.update(len(batch))
     by_request: dict[str, list[ModelOutput]] = {}
     for row in sorted(store.close(), key=lambda r: (r["request_id"], r["sample_index"])):
-        output = ModelOutput.from_dict({k: v for k, v in row.items() if k != "fingerprint"}, where=str(store.progress_path))
+        fields = {k: v for k, v in row.items() if k != "fingerprint"}
+        output = ModelOutput.from_dict(fields, where=str(store.progress_path))
         by_request.setdefault(output.request_id, []).append(output)
     elapsed = time.perf_counter() - start
     stats = {"requests": len(items), "new_requests": len(todo), "new_outputs": new, "model_calls": calls,

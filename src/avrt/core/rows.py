@@ -9,8 +9,9 @@ a model's own answer, `teacher_label` a teacher's agreed answer (SightSound-R1).
 Flow of the rows:
 
     ManifestRow (data/manifest.jsonl, data/shards/*.jsonl) + MediaRow (media/<shard>.jsonl)
-        -> TeacherTrace (traces/<teacher>/<shard>.jsonl): carries the question, options, gold
-         letter and the clip's media row, so no later stage re-reads the shard or the media index
+      -> TeacherTrace (traces/<teacher>/<shard>.jsonl): a QuestionRow, i.e. it carries the question,
+         options, ground truth and the clip's media row, so no later stage re-reads the shard or
+         the media index
       -> MergedTrace (merged/) -> Avrt20kRow (avrt20k/{train,val}.jsonl)
       -> ConsensusTrace -> CheckedTrace (sightsound/) -> Avrt20kRow (sightsound/sft/)
       -> TrainingExample (SFT, GRPO)
@@ -244,7 +245,7 @@ class QuestionRow(Row):
         return {f.name: getattr(self, f.name) for f in dataclasses.fields(QuestionRow)}
 
     @staticmethod
-    def of(qa: ManifestRow, clip: ClipRef) -> dict:
+    def fields_of(qa: ManifestRow, clip: ClipRef) -> dict:
         """The QuestionRow fields of a manifest row and its clip."""
         return {"sample_id": qa.sample_id, "split": qa.split, "video_name": qa.video_name, "question": qa.question,
                 "choices": qa.choices, "gold_letter": qa.gold_letter, "question_type": qa.question_type,

@@ -44,8 +44,8 @@ def trace_row(qa: ManifestRow, clip: ClipRef, out: ModelOutput, teacher: dict, s
               prompt: Prompt) -> TeacherTrace:
     parsed = parse_teacher_answer(out.text, qa.choices)
     return TeacherTrace(
-        **QuestionRow.of(qa, clip), sample_index=out.sample_index, teacher=teacher["name"], modality=teacher["modality"],
-        model=spec.name, checkpoint=spec.checkpoint, prompt_id=prompt.prompt_id, prompt_sha256=prompt.sha256,
+        **QuestionRow.fields_of(qa, clip), sample_index=out.sample_index, teacher=teacher["name"],
+        modality=teacher["modality"], model=spec.name, checkpoint=spec.checkpoint, prompt_id=prompt.prompt_id, prompt_sha256=prompt.sha256,
         seed=out.seed, raw_output=out.text, response=response_text(out.text), reasoning=parsed.reasoning,
         answer_letter=parsed.letter, parse_status=str(parsed.status), correct=parsed.letter == qa.gold_letter,
         prompt_tokens=out.prompt_tokens, completion_tokens=out.completion_tokens,
