@@ -303,3 +303,14 @@ def test_trace_stats_count_tokens_and_distributions(zoo, tmp_path):
     assert train["primary_resolution"] == {"size": "1280x720", "percent": 75.0}
     assert train["answer_letter"] == {"A": {"count": 8, "percent": 100.0}}
     assert (tmp_path / "stats.png").stat().st_size > 1000
+
+
+def test_an_unknown_teacher_name_is_a_clear_error_from_the_command(capsys, tmp_path):
+    from avrt.cli import main
+    from conftest import REPO
+
+    for command in (["teacher", "--shard", "s.jsonl", "--media", "m.jsonl"], ["evaluate", "--records", "r.jsonl"]):
+        code = main([*command[:1], "--config", str(REPO / "config/demo.yaml"), "--teacher", "nobody", *command[1:],
+                     "--out", str(tmp_path / "out.jsonl")])
+        assert code == 2
+        assert "config key 'teachers': no teacher named 'nobody' (have: visual, audio)" in capsys.readouterr().err

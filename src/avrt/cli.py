@@ -61,7 +61,13 @@ def main(argv: list[str] | None = None) -> int:
     cmd_parser = argparse.ArgumentParser(prog=f"avrt {top.command}", description=module.__doc__)
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(rest)
-    return int(module.run(args) or 0)
+    from avrt.core.config import ConfigError
+
+    try:
+        return int(module.run(args) or 0)
+    except ConfigError as err:  # a bad or missing config key: its name, not a traceback
+        print(f"avrt {top.command}: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

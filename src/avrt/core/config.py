@@ -166,6 +166,14 @@ def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
     return validate_config(merged)
 
 
+def teacher_entry(config: dict, name: str) -> dict:
+    """The `teachers` entry named `name`; ConfigError naming the ones there are."""
+    teachers = {t["name"]: t for t in config["teachers"]}
+    if name not in teachers:
+        raise ConfigError(f"config key 'teachers': no teacher named {name!r} (have: {', '.join(teachers) or 'none'})")
+    return teachers[name]
+
+
 def stage_config(block: str, values: dict) -> dict:
     """One config block (`sft`, `student`) with the schema's defaults filled in and validated."""
     schema = load_schema()

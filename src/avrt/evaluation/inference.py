@@ -19,7 +19,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from avrt.core.clip_media import IN_MEMORY, visible_modalities
-from avrt.core.config import add_config_argument, load_config
+from avrt.core.config import add_config_argument, load_config, teacher_entry
 from avrt.core.generation import generate
 from avrt.core.media import MediaParams, media_from_files
 from avrt.core.prompts import Prompt, load_prompt, render_student_prompt, render_teacher_prompt
@@ -108,10 +108,7 @@ def run(args) -> int:
     config = load_config(*args.config)
     chunk_size, params = config["evaluation"]["chunk_size"], MediaParams.from_config(config["media"])
     if args.teacher:
-        teachers = {t["name"]: t for t in config["teachers"]}
-        if args.teacher not in teachers:
-            raise SystemExit(f"no teacher named {args.teacher!r} in the config's 'teachers'")
-        teacher = teachers[args.teacher]
+        teacher = teacher_entry(config, args.teacher)
         spec, prompt_mode = model_spec(config, teacher["model"]), "reasoning"
     else:
         entries = config["evaluation"]["models"]

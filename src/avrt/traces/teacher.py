@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from avrt.core.clip_media import load_clip, read_clip_refs
-from avrt.core.config import add_config_argument, load_config
+from avrt.core.config import add_config_argument, load_config, teacher_entry
 from avrt.core.generation import ModelOutput, generate
 from avrt.core.parsing import parse_teacher_answer, response_text
 from avrt.core.prompts import Prompt, load_prompt, render_teacher_prompt
@@ -80,13 +80,6 @@ def run_teacher(teacher: dict, spec: ModelSpec, splits: list[str], shard: str | 
              "parse_status": dict(Counter(r.parse_status for r in rows)), "correct": sum(r.correct for r in rows)}
     log.info("teacher stats %s", stats)
     return stats
-
-
-def teacher_entry(config: dict, name: str) -> dict:
-    teachers = {t["name"]: t for t in config["teachers"]}
-    if name not in teachers:
-        raise SystemExit(f"no teacher named {name!r} in the config's 'teachers' (have: {', '.join(teachers) or 'none'})")
-    return teachers[name]
 
 
 def add_arguments(parser) -> None:
