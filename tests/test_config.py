@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import yaml
 
@@ -62,11 +64,39 @@ def test_demo_config_is_valid_and_small():
          r"config key 'evaluation\.difficulty\.teachers': 'nobody' is no frames or audio teacher"),
         ({"evaluation": {"difficulty": {"benchmarks": "omnibench"}}},
          r"unknown config key 'benchmarks' under 'evaluation\.difficulty'"),
+        ({"teachers": [{"name": "visual", "model": "visual_teacher", "prompt": "visual_teachr", "modality": "frames"},
+                      {"name": "audio", "model": "audio_teacher", "prompt": "audio_teacher", "modality": "audio"}]},
+         r"config key 'teachers\[0\]\.prompt': no prompt 'visual_teachr' \(known: .*visual_teacher"),
+        ({"merger": {"prompt": "mergr"}}, r"config key 'merger\.prompt': no prompt 'mergr'"),
+        ({"media": {"sample_rate": 0}}, r"config key 'media\.sample_rate': 0 is less than the minimum"),
+        ({"models": {"visual_teacher": {"revision": None}}},
+         r"config key 'models\.visual_teacher\.revision': trust_remote_code runs the checkpoint's own code"),
+        ({"models": {"visual_teacher": {"revision": "main"}}}, r"pin the commit it runs at \(a 40-hex hub commit, got 'main'\)"),
+        ({"run": ".."}, r"config key 'run': '\.\.' does not match"),
+        ({"evaluation": {"models": {"../x": {"model": "student"}}}}, r"config key 'evaluation\.models'"),
+        ({"evaluation": {"benchmarks": {"a/../../b": {"annotations": "x.json"}}}}, r"config key 'evaluation\.benchmarks'"),
     ],
 )
 def test_bad_config_names_the_key(override, expected):
     with pytest.raises(ConfigError, match=expected):
         validate_config(deep_merge(full_config(), override))
+
+
+def test_every_hub_checkpoint_of_the_paper_config_is_pinned_to_a_commit():
+    for name, spec in full_config()["models"].items():
+        assert re.fullmatch(r"[0-9a-f]{40}", spec.get("revision") or ""), name
+
+
+def test_remote_code_from_a_local_directory_needs_no_revision(tmp_path):
+    local = {"models": {"visual_teacher": {"checkpoint": str(tmp_path), "revision": None}}}
+    assert validate_config(deep_merge(full_config(), local))["models"]["visual_teacher"]["trust_remote_code"]
+
+
+def test_yaml_syntax_error_names_the_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run: x\nmedia:\n  num_frames: [8\n  jpeg_quality: 90\n")
+    with pytest.raises(ConfigError, match=rf"{re.escape(str(bad))}:4:\d+: not valid YAML"):
+        load_yaml(bad)
 
 
 def test_difficulty_subsets_default_to_the_papers_choice():

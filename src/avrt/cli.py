@@ -62,10 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     module.add_arguments(cmd_parser)
     args = cmd_parser.parse_args(rest)
     from avrt.core.config import ConfigError
+    from avrt.core.io import InputFileError
 
     try:
         return int(module.run(args) or 0)
-    except ConfigError as err:  # a bad or missing config key: its name, not a traceback
+    except (ConfigError, InputFileError) as err:  # a bad config key or input file: named, no traceback
         print(f"avrt {top.command}: {err}", file=sys.stderr)
         return 2
 

@@ -237,3 +237,35 @@ def provenance_artifacts():
         teachers = list(difficulty_teacher_results().values())  # Table 8's teacher results
         paths += teachers + ([f"{RUN}/tables/table8.csv"] if teachers else [])
     return paths
+
+
+# ---- paths no rule makes --------------------------------------------------------------------
+def names_local_path(source):
+    """Whether a model source is a local path: a hub id is `owner/name`."""
+    return source.startswith(("/", ".", "~")) or source.count("/") > 1
+
+
+def missing_paths():
+    """(config key, path) of each local path the config names, that no rule makes and is missing."""
+    missing = []
+    for name, spec in config["models"].items():
+        for key in ("checkpoint", "processor", "adapter"):
+            source = spec.get(key)
+            if source and names_local_path(source) and not is_tiny(source) and not os.path.exists(os.path.expanduser(source)):
+                missing.append((f"models.{name}.{key}", source))
+    if not config["data"]["synthetic"] and not os.path.isdir(config["data"]["avqa"]["clips_dir"]):
+        missing.append(("data.avqa.clips_dir", config["data"]["avqa"]["clips_dir"]))
+    if EVAL["models"] and not EVAL["synthetic"]:
+        for bench, files in eval_benchmarks().items():
+            if not os.path.isdir(files["media_dir"]):
+                missing.append((f"evaluation.benchmarks.{bench}.media_dir", files["media_dir"]))
+    return missing
+
+
+# Before the first job of a real run (dry runs and --lint do not need the data).
+onstart:
+    if missing_paths():
+        raise WorkflowError(
+            "nothing was run: these config keys name paths that do not exist\n"
+            + "\n".join(f"  {key}: {path!r}" for key, path in missing_paths())
+        )

@@ -7,6 +7,8 @@ defaults and descriptions; Snakemake rules, the CLI and the tests all validate t
 from __future__ import annotations
 
 import copy
+import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -21,8 +23,14 @@ class ConfigError(ValueError):
 
 
 def load_yaml(path: str | Path) -> dict:
-    with open(path) as fh:
-        data = yaml.safe_load(fh) or {}
+    """A YAML mapping; a syntax error names the file, line and column."""
+    with open(path, encoding="utf-8") as fh:
+        try:
+            data = yaml.safe_load(fh) or {}
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: not valid YAML: {getattr(err, 'problem', None) or err}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: top level must be a mapping, got {type(data).__name__}")
     return data
@@ -122,9 +130,38 @@ def validate_config(config: dict, schema: dict | None = None) -> dict:
     return filled
 
 
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+
+
+def check_remote_code(key: str, spec: dict) -> None:
+    """Remote code runs only at a pinned commit: a hub checkpoint with `trust_remote_code` needs a
+    40-hex `revision`, else the code that runs is whatever the hub's branch holds that day."""
+    if not spec.get("trust_remote_code") or Path(spec["checkpoint"]).expanduser().is_dir():
+        return
+    if not _COMMIT.match(spec.get("revision") or ""):
+        raise ConfigError(
+            f"config key '{key}.revision': trust_remote_code runs the checkpoint's own code, so pin the commit "
+            f"it runs at (a 40-hex hub commit, got {spec.get('revision')!r})"
+        )
+
+
+def _check_prompts(config: dict) -> None:
+    from avrt.core.prompts import known_prompt_ids
+
+    known = known_prompt_ids()
+    keys = [(f"teachers[{i}].prompt", t["prompt"]) for i, t in enumerate(config.get("teachers", []))]
+    keys += [(f"{block}.{key}", config[block][key]) for block, key in
+             (("merger", "prompt"), ("sightsound", "checker_prompt")) if key in config.get(block, {})]
+    for key, prompt_id in keys:
+        if prompt_id not in known:
+            raise ConfigError(f"config key '{key}': no prompt {prompt_id!r} (known: {', '.join(known)})")
+
+
 def _check_references(config: dict) -> None:
     """Cross-key checks the JSON schema cannot express."""
     models = config.get("models", {})
+    for name, spec in models.items():
+        check_remote_code(f"models.{name}", spec)
     refs = [(f"teachers[{i}].model", t["model"]) for i, t in enumerate(config.get("teachers", []))]
     if config.get("sightsound", {}).get("enabled"):
         refs.append(("sightsound.checker", config["sightsound"]["checker"]))
@@ -154,6 +191,7 @@ def _check_references(config: dict) -> None:
                                   f"teacher in 'teachers' (have: {modality or 'none'})")
         if "teachers" in config["evaluation"].get("models", {}):
             raise ConfigError("config key 'evaluation.models': the tag 'teachers' is taken by the difficulty teachers")
+    _check_prompts(config)
 
 
 def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
@@ -196,7 +234,8 @@ def write_run_config(config: dict, path: str | Path) -> Path:
     from avrt.core.io import atomic_path
 
     path = Path(path)
-    text = yaml.safe_dump(config, sort_keys=False, allow_unicode=True)
+    plain = json.loads(json.dumps(config))  # a JSON config file reaches Snakemake as OrderedDicts
+    text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         with atomic_path(path) as tmp:
             tmp.write_text(text, encoding="utf-8")

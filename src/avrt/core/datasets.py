@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
 import logging
 from pathlib import Path
 
-from avrt.core.io import read_jsonl
+from avrt.core.io import read_json, read_jsonl
 from avrt.core.rows import Avrt20kRow
 
 log = logging.getLogger(__name__)
@@ -71,7 +70,7 @@ def read_avrt20k(path: str | Path) -> list[Avrt20kRow]:
 
         rows, where = pd.read_parquet(path).to_dict(orient="records"), "row {}"
     elif path.suffix == ".json":
-        rows, where = json.loads(path.read_text()), "row {}"
+        rows, where = read_json(path), "row {}"
     else:
         rows, where = list(read_jsonl(path)), "line {}"
     fields = {f.name for f in dataclasses.fields(Avrt20kRow)}

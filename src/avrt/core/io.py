@@ -13,6 +13,19 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 
 
+class InputFileError(ValueError):
+    """An input file that cannot be parsed; the message names the file and line."""
+
+
+def read_json(path: str | Path):
+    """A JSON file's content; a syntax error names the file, line and column."""
+    text = Path(path).read_text(encoding="utf-8")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise InputFileError(f"{path}:{err.lineno}:{err.colno}: not valid JSON: {err.msg}") from None
+
+
 @contextmanager
 def atomic_path(path: str | Path):
     """Yield a temporary sibling path; rename it onto `path` only if the block succeeds."""
@@ -43,10 +56,13 @@ def write_jsonl(path: str | Path, rows: Iterable[dict]) -> int:
 
 
 def read_jsonl(path: str | Path) -> Iterator[dict]:
-    with open(path) as fh:
-        for line in fh:
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
             if line.strip():
-                yield json.loads(line)
+                try:
+                    yield json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise InputFileError(f"{path}:{lineno}: not valid JSON: {err.msg}") from None
 
 
 def read_partial_jsonl(path: str | Path) -> list[dict]:

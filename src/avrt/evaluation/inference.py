@@ -119,6 +119,6 @@ def run(args) -> int:
         if entry["stage"]:
             if not args.checkpoint:
                 raise SystemExit(f"model tag {args.model_tag!r} evaluates the {entry['stage']} stage: pass --checkpoint")
-            spec = replace(spec, checkpoint=args.checkpoint)
+            spec = replace(spec, checkpoint=args.checkpoint, revision=None)  # a trained local checkpoint
     run_inference(args.records, spec, prompt_mode, params, args.mask, args.out, chunk_size, teacher=teacher)
     return 0

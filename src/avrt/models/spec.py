@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from avrt.core.config import ConfigError, load_schema, validate_config
+from avrt.core.config import ConfigError, check_remote_code, load_schema, validate_config
 
 BACKENDS = ("vllm", "hf")
 
@@ -73,6 +73,7 @@ class ModelSpec:
             filled = validate_config(dict(cfg), schema=_model_spec_schema())
         except ConfigError as err:
             raise ConfigError(f"model '{name}': {err}") from None
+        check_remote_code(f"models.{name}", filled)
         values = {k: v for k, v in filled.items() if k != "sampling"}
         return cls(name=name, sampling=SamplingParams.from_config(filled["sampling"]), **values)
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 from avrt.core.answers import option_letter
+from avrt.core.io import read_json
 from avrt.evaluation.records import BenchmarkRecord, MalformedRow
 
 # "A. text", "A) text", "(A) text" at the start of an option string.
@@ -46,8 +47,7 @@ Adapter = Callable[[Path, MediaRoot], Iterator[BenchmarkRecord | MalformedRow]]
 
 
 def read_json_list(path: Path) -> list:
-    with open(path, encoding="utf-8") as fh:
-        data = json.load(fh)
+    data = read_json(path)
     if not isinstance(data, list):
         raise ValueError(f"{path}: expected a JSON list of rows, got {type(data).__name__}")
     return data
