@@ -100,6 +100,37 @@ def test_shards_keep_clips_whole_balanced_and_deterministic(ingested, tmp_path):
     assert shard_ids(1000)[-1] == "999" and shard_ids(1001)[-1] == "1000" and shard_ids(2) == ["000", "001"]
 
 
+def test_clip_asked_about_in_two_splits_lands_in_one_shard_and_is_prepared_once(synthetic_release, ingested, tmp_path):
+    from avrt.data.summary import summarize
+
+    out, _ = ingested
+    shared = next(r for r in read_rows(out / "manifest.jsonl", ManifestRow) if r.split == "train")
+    ann = {s: json.loads((synthetic_release / "annotations" / f"{s}_qa.json").read_text()) for s in ("train", "val")}
+    train_qa = next(r for r in ann["train"] if r["video_name"] == shared.video_name)
+    ann["val"].append(dict(train_qa, id=9001))  # AVQA asks about some clips in both splits
+    for split, rows in ann.items():
+        (tmp_path / f"{split}.json").write_text(json.dumps(rows))
+    data = stage_config("data", {"checks": {"min_duration_s": 1.0, "workers": 1}})
+    ingest({s: tmp_path / f"{s}.json" for s in ann}, synthetic_release / "videos", tmp_path / "data", data)
+    # by (split, clip) the clip's val QA would fall into the second shard, its train QAs into the first
+    shards = [tmp_path / "data" / f"{s}.jsonl" for s in shard_ids(2)]
+    shard_manifest(tmp_path / "data" / "manifest.jsonl", shards)
+    holders = [i for i, path in enumerate(shards)
+               if any(r.video_name == shared.video_name for r in read_rows(path, ManifestRow))]
+    assert len(holders) == 1
+    rows = [r for r in read_rows(shards[holders[0]], ManifestRow) if r.video_name == shared.video_name]
+    assert sorted(r.split for r in rows) == ["train", "train", "val"]  # each row keeps its split
+    params = MediaParams(num_frames=2, frame_max_side=32, audio_seconds=1.0)
+    indexes = [tmp_path / "media" / f"{s}.jsonl" for s in shard_ids(2)]
+    for shard, index in zip(shards, indexes):
+        prepare_shard(shard, index, params)
+    prepared = [r.video_name for index in indexes for r in read_rows(index, MediaRow)]
+    assert prepared.count(shared.video_name) == 1
+    summary = summarize(tmp_path / "data" / "ingest_summary.json", tmp_path / "data" / "attrition.tsv", shards, indexes,
+                        tmp_path / "summary.json", tmp_path / "attrition_all.tsv", tmp_path / "counts.tsv")
+    assert summary["usable_qa"] == {"train": 6, "val": 5}
+
+
 @pytest.mark.parametrize("n, k", [(250, 8), (100, 8), (8, 8), (5, 8), (1001, 16)])
 def test_segment_center_indices_are_uniform(n, k):
     idx = np.array(sample_frame_indices(n, k, "segment_center"))
@@ -116,6 +147,95 @@ def test_linspace_indices_include_both_ends():
     assert sample_frame_indices(250, 8, "linspace") == [0, 36, 71, 107, 142, 178, 213, 249]
     with pytest.raises(ValueError, match="unknown frame_sampling"):
         sample_frame_indices(10, 2, "random")
+
+
+def ingest_clips(synthetic_release, tmp_path: Path, names: list[str]) -> tuple[dict[str, dict], list[ManifestRow]]:
+    """Ingest one QA per clip `tmp_path/videos/<name>.mp4`: (attrition row by clip, manifest)."""
+    template = json.loads((synthetic_release / "annotations" / "val_qa.json").read_text())[0]
+    rows = [dict(template, id=i, video_name=name) for i, name in enumerate(names)]
+    (tmp_path / "val.json").write_text(json.dumps(rows))
+    data = stage_config("data", {"checks": {"min_duration_s": 1.0, "workers": 1}})
+    ingest({"val": tmp_path / "val.json"}, tmp_path / "videos", tmp_path / "out", data)
+    attrition = {r["video_name"]: r for r in read_attrition(tmp_path / "out" / "attrition.tsv")}
+    return attrition, read_rows(tmp_path / "out" / "manifest.jsonl", ManifestRow)
+
+
+def tone(seconds: float, rate: int = 44100) -> np.ndarray:
+    return (0.3 * np.sin(2 * np.pi * 440 * np.arange(int(seconds * rate)) / rate)).astype(np.float32)
+
+
+def write_audio_only_mp4(path: Path, audio: np.ndarray, rate: int = 44100) -> None:
+    """An MP4 (M4A) holding only an AAC track."""
+    with av.open(str(path), "w", format="mp4") as container:
+        stream = container.add_stream("aac", rate=rate)
+        stream.layout = "mono"
+        for start in range(0, audio.size, 1024):
+            frame = av.AudioFrame.from_ndarray(audio[None, start : start + 1024], format="fltp", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+
+
+def test_each_stream_must_last_the_minimum_duration(synthetic_release, tmp_path):
+    """A 1-frame video with 2 s of audio is a 2 s container, but there is nothing to look at."""
+    videos = tmp_path / "videos"
+    write_mp4(videos / "one_frame.mp4", np.zeros((1, 32, 32, 3), np.uint8), 10, tone(2.0))
+    write_mp4(videos / "short_audio.mp4", np.zeros((20, 32, 32, 3), np.uint8), 10, tone(0.5))
+    write_mp4(videos / "fine.mp4", np.zeros((20, 32, 32, 3), np.uint8), 10, tone(2.0))
+    attrition, manifest = ingest_clips(synthetic_release, tmp_path, ["one_frame", "short_audio", "fine"])
+    assert attrition["one_frame"]["reason"] == "clip_too_short"
+    assert attrition["one_frame"]["detail"] == "video stream 0.10 s < 1.00 s"
+    assert attrition["short_audio"]["reason"] == "clip_too_short"
+    assert attrition["short_audio"]["detail"] == "audio stream 0.50 s < 1.00 s"
+    assert [r.video_name for r in manifest] == ["fine"] and manifest[0].duration == pytest.approx(2.0, abs=0.05)
+
+
+def test_clip_without_a_video_stream_is_dropped(synthetic_release, tmp_path):
+    videos = tmp_path / "videos"
+    videos.mkdir()
+    write_audio_only_mp4(videos / "m4a.mp4", tone(2.0))
+    sf.write(videos / "wav.mp4", tone(2.0, 16000), 16000, format="WAV")  # a WAV under a clip's name
+    attrition, manifest = ingest_clips(synthetic_release, tmp_path, ["m4a", "wav"])
+    assert {name: r["reason"] for name, r in attrition.items()} == {"m4a": "no_video_stream", "wav": "no_video_stream"}
+    assert manifest == []
+
+
+def write_pcm_mp4(path: Path, n_frames: int, fps: int, samples: np.ndarray, rate: int = 16000) -> None:
+    """An MP4 with black H.264 frames and an uncompressed 16-bit PCM (WAV-style) mono track."""
+    with av.open(str(path), "w", format="mp4") as container:
+        video = container.add_stream("libx264", rate=fps)
+        video.width, video.height, video.pix_fmt = 32, 32, "yuv420p"
+        audio = container.add_stream("pcm_s16le", rate=rate)
+        audio.layout = "mono"
+        for _ in range(n_frames):
+            container.mux(video.encode(av.VideoFrame.from_ndarray(np.zeros((32, 32, 3), np.uint8), format="rgb24")))
+        container.mux(video.encode())
+        for start in range(0, samples.size, 1024):
+            frame = av.AudioFrame.from_ndarray(samples[None, start : start + 1024], format="s16", layout="mono")
+            frame.sample_rate, frame.pts = rate, start
+            container.mux(audio.encode(frame))
+        container.mux(audio.encode())
+
+
+def test_digitally_silent_audio_is_flagged_not_dropped(synthetic_release, tmp_path):
+    videos = tmp_path / "videos"
+    frames = np.zeros((20, 32, 32, 3), np.uint8)
+    write_mp4(videos / "muted_aac.mp4", frames, 10, np.zeros(2 * 44100, np.float32))  # an AAC track of zeros
+    write_pcm_mp4(videos / "muted_pcm.mp4", 20, 10, np.zeros(2 * 16000, np.int16))
+    write_mp4(videos / "sound.mp4", frames, 10, tone(2.0))
+    _, manifest = ingest_clips(synthetic_release, tmp_path, ["muted_aac", "muted_pcm", "sound"])
+    shard = tmp_path / "out" / "manifest.jsonl"
+    stats = prepare_shard(shard, tmp_path / "media" / "000.jsonl", MediaParams(num_frames=2, audio_seconds=2.0))
+    index = read_media_index(tmp_path / "media" / "000.jsonl")
+    assert len(manifest) == 3 and stats == {"clips": 3, "ok": 3, "failed": 0}  # flagged, not dropped
+    assert {name: row.audio_silent for name, row in index.items()} == {"muted_aac": True, "muted_pcm": True,
+                                                                        "sound": False}
+    wave, _ = sf.read(tmp_path / "media" / index["muted_pcm"].audio)
+    assert not wave.any()
+    old_row = {k: v for k, v in index["sound"].to_dict().items() if k != "audio_silent"}
+    assert MediaRow.from_dict(old_row).audio_silent is False  # rows written before the flag still read
 
 
 @pytest.fixture(scope="module")
@@ -161,7 +281,7 @@ def test_data_summary_counts_usable_qa_and_media_attrition(ingested, prepared, t
     summary = summarize(out / "ingest_summary.json", out / "attrition.tsv", [shard], [media_root / "000.jsonl"],
                         tmp_path / "summary.json", tmp_path / "attrition_all.tsv", tmp_path / "counts.tsv")
     assert sum(summary["usable_qa"].values()) == len(manifest)
-    assert summary["media"] == {"clips": 5, "ok": 5, "failed": 0, "audio_padded_clips": 1,
+    assert summary["media"] == {"clips": 5, "ok": 5, "failed": 0, "audio_padded_clips": 1, "audio_silent_clips": 0,
                                 "frame_sizes": {"96x72": 5}, "source_sizes": {"160x120": 5}}
     assert summary["dropped_qa"]["media/media_missing"] == 1
     assert read_attrition(tmp_path / "attrition_all.tsv")[-1]["sample_id"] == "lost"
@@ -180,6 +300,7 @@ def test_media_audio_is_exactly_10s_at_16khz_and_padding_is_recorded(synthetic_r
         else:
             assert row.audio_pad_samples == 0
         assert np.abs(wave[: 16000 * 5]).max() > 0.1  # real sound, not silence
+        assert row.audio_silent is False
 
 
 def test_audio_resampling_keeps_pitch_and_downmixes(tmp_path):

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from avrt.core.io import InputFileError, read_json, read_jsonl
+from conftest import REPO
 
 
 def test_json_syntax_error_names_file_line_and_column(tmp_path):
@@ -33,3 +34,17 @@ def test_benchmark_annotation_that_is_not_json_is_named_by_the_cli(tmp_path, cap
     assert main(args) == 2
     assert f"{bad}:1:19: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "records.jsonl").exists()
+
+
+def test_avqa_annotation_that_is_not_json_is_named_by_ingest(tmp_path, capsys):
+    from avrt.cli import main
+
+    bad = tmp_path / "train_qa.json"
+    bad.write_text('[{"id": 1, "video_name": "a"}\n {"id": 2}]\n')
+    clips = tmp_path / "videos"
+    clips.mkdir()
+    args = ["ingest", "--config", str(REPO / "config" / "demo.yaml"), "--annotations", f"train={bad}", "--clips-dir", str(clips),
+            "--out", str(tmp_path / "data")]
+    assert main(args) == 2
+    assert f"{bad}:2:2: not valid JSON" in capsys.readouterr().err
+    assert not (tmp_path / "data" / "manifest.jsonl").exists()

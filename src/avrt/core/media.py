@@ -70,13 +70,28 @@ def resized_dims(width: int, height: int, max_side: int) -> tuple[int, int]:
     return max(2, int(round(width * scale / 2)) * 2), max(2, int(round(height * scale / 2)) * 2)
 
 
+def video_size(path: str) -> tuple[int, int]:
+    """(width, height) of the first video stream, from the container header (no decoding)."""
+    with av.open(path) as container:
+        if not container.streams.video:
+            raise ValueError("no video stream")
+        codec = container.streams.video[0].codec_context
+        if not codec.width or not codec.height:
+            raise ValueError("video stream header gives no frame size")
+        return int(codec.width), int(codec.height)
+
+
 def decode_frames(path: str, params: MediaParams) -> dict:
     import decord
 
-    probe = decord.VideoReader(path, num_threads=1)
-    src_h, src_w = probe[0].shape[:2] if len(probe) else (0, 0)
+    # The size comes from the header, not from a probe VideoReader: a second reader alive beside
+    # the resizing one keeps decoding in its background thread and doubles the cost.
+    src_w, src_h = video_size(path)
     width, height = resized_dims(src_w, src_h, params.frame_max_side)
-    vr = decord.VideoReader(path, width=width, height=height, num_threads=1) if (width, height) != (src_w, src_h) else probe
+    if (width, height) != (src_w, src_h):
+        vr = decord.VideoReader(path, width=width, height=height, num_threads=1)
+    else:
+        vr = decord.VideoReader(path, num_threads=1)
     n = len(vr)
     indices = sample_frame_indices(n, params.num_frames, params.frame_sampling)
     frames = vr.get_batch(indices).asnumpy()
@@ -130,6 +145,7 @@ def load_audio(path: str, params: MediaParams) -> dict:
         "audio_source_channels": channels,
         "audio_source_seconds": round(source_seconds, 4),
         "audio_pad_samples": int(pad),
+        "audio_silent": bool(not np.any(wave)),  # digital silence: every prepared sample is exactly 0
     }
 
 

@@ -31,10 +31,10 @@ from pathlib import Path
 from typing import Any, Self
 
 from avrt.core.answers import option_letter
-from avrt.core.io import write_jsonl
+from avrt.core.io import InputFileError, write_jsonl
 
 
-class RowError(ValueError):
+class RowError(InputFileError):
     """A row that does not match its type; the message names the file and line."""
 
 
@@ -210,6 +210,7 @@ class MediaRow(Row):
     audio_source_channels: int | None = None
     audio_source_seconds: float | None = None
     audio_pad_samples: int | None = None
+    audio_silent: bool = False  # the prepared audio is digital silence (every sample 0)
 
     @property
     def ok(self) -> bool:

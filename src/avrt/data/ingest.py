@@ -2,15 +2,17 @@
 
 Reads the official annotation JSON of each split (fields: id, video_name, video_id,
 question_text, multi_choice, answer, question_type, question_relation), probes every
-referenced clip once (exists, opens, has a video stream that decodes, has an audio track,
-duration) and writes:
+referenced clip once (exists, opens, has a video stream that decodes, has an audio track, and
+its video and its audio stream each last at least `data.checks.min_duration_s`) and writes:
 
 - manifest.jsonl   one row per usable QA, with the clip's probe results;
 - attrition.tsv    one row per dropped QA: sample_id, split, video_name, stage, reason, detail;
 - ingest_summary.json   counts per split and per reason.
 
 Real AVQA loses clips whose YouTube source is gone: those QAs land in attrition as
-`clip_missing`, and the rest proceeds.
+`clip_missing`, and the rest proceeds. A `video_name` that is not one plain file name (`..`, a
+path separator, NUL: it would point outside the clips directory) lands there as `unsafe_video_name`
+and its clip is never opened.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from tqdm import tqdm
 from avrt.core.answers import option_letter
 from avrt.core.config import add_config_argument, load_config, stage_config
 from avrt.core.datasets import check_avqa_row
-from avrt.core.io import atomic_path, write_json
+from avrt.core.io import InputFileError, atomic_path, read_json, write_json
 from avrt.core.rows import ManifestRow, write_rows
+from avrt.data.names import UNSAFE_VIDEO_NAME, video_name_problem
 
 log = logging.getLogger(__name__)
 
@@ -52,8 +55,19 @@ class ClipProbe:
     audio_channels: int = 0
 
 
+def stream_seconds(stream: av.stream.Stream) -> float | None:
+    """A stream's own duration from its metadata: its duration field, else frames / frame rate
+    (video); None when the container does not say (e.g. some Matroska files)."""
+    if stream.duration and stream.time_base:
+        return float(stream.duration * stream.time_base)
+    if stream.type == "video" and stream.frames and stream.average_rate:
+        return float(stream.frames / stream.average_rate)
+    return None
+
+
 def probe_clip(path: str, min_duration: float) -> ClipProbe:
-    """Check one clip without decoding it all: it exists, opens, decodes a frame, has audio."""
+    """Check one clip without decoding it all: it exists, opens, decodes a frame, has audio, and
+    both its video and its audio stream last at least `min_duration` seconds."""
     p = Path(path)
     if not p.exists():
         return ClipProbe(path, False, "clip_missing", "file does not exist")
@@ -63,15 +77,12 @@ def probe_clip(path: str, min_duration: float) -> ClipProbe:
                 return ClipProbe(path, False, "no_video_stream", "container has no video stream")
             vstream = container.streams.video[0]
             next(container.decode(vstream))  # StopIteration or av.FFmpegError when undecodable
-            duration = (
-                float(container.duration / av.time_base)
-                if container.duration
-                else float(vstream.duration * vstream.time_base)
-            )
+            container_seconds = float(container.duration / av.time_base) if container.duration else None
+            video_seconds = stream_seconds(vstream) or container_seconds or 0.0
             probe = ClipProbe(
                 path,
                 True,
-                duration=round(duration, 4),
+                duration=round(container_seconds or video_seconds, 4),
                 width=vstream.codec_context.width,
                 height=vstream.codec_context.height,
                 fps=round(float(vstream.average_rate or 0), 4),
@@ -83,13 +94,17 @@ def probe_clip(path: str, min_duration: float) -> ClipProbe:
             astream = container.streams.audio[0]
             probe.audio_rate = int(astream.rate or 0)
             probe.audio_channels = int(astream.channels or 0)
+            audio_seconds = stream_seconds(astream) or container_seconds or 0.0
     except StopIteration:
         return ClipProbe(path, False, "clip_corrupt", "video stream yields no frame")
     except (av.FFmpegError, OSError, ValueError) as err:
         return ClipProbe(path, False, "clip_corrupt", f"{type(err).__name__}: {err}")
-    if probe.duration < min_duration:
-        probe.ok, probe.reason = False, "clip_too_short"
-        probe.detail = f"{probe.duration:.2f} s < {min_duration:.2f} s"
+    # each stream on its own: a 1-frame video with 2 s of audio has a 2 s container
+    for kind, seconds in (("video", video_seconds), ("audio", audio_seconds)):
+        if seconds < min_duration:
+            probe.ok, probe.reason = False, "clip_too_short"
+            probe.detail = f"{kind} stream {seconds:.2f} s < {min_duration:.2f} s"
+            break
     return probe
 
 
@@ -98,10 +113,9 @@ def _probe_star(args: tuple[str, float]) -> ClipProbe:
 
 
 def load_annotations(path: str | Path) -> list[dict]:
-    with open(path) as fh:
-        data = json.load(fh)
+    data = read_json(path)
     if not isinstance(data, list):
-        raise ValueError(f"{path}: expected a JSON list of QA objects (official AVQA schema), got {type(data).__name__}")
+        raise InputFileError(f"{path}: expected a JSON list of QA objects (official AVQA schema), got {type(data).__name__}")
     return data
 
 
@@ -143,6 +157,9 @@ def ingest(
             problem = check_avqa_row(row)
             if problem:
                 drop(row, split, "bad_annotation", problem)
+            elif name_problem := video_name_problem(row["video_name"]):
+                # the name becomes a path under the clips and media dirs: never let it leave them
+                drop(row, split, UNSAFE_VIDEO_NAME, name_problem)
             elif (split, row["id"]) in seen_ids:
                 drop(row, split, "duplicate_id", f"QA id {row['id']} appears more than once in {split}")
             else:

@@ -8,6 +8,16 @@ Per clip, under `<media_root>/<shard>/<video_name>/`:
   clip is shorter (the padding is recorded) and trimmed to exactly seconds * rate samples;
 - `silent.mp4` (when `silent_video`) the video stream remuxed without audio, no re-encode.
 
+The clip's media row records `audio_silent: true` when the prepared audio is digital silence
+(every sample exactly 0: a muted upload, an empty track). Such a clip is kept, not dropped: its
+frames are fine, and what to do with a silent track is the concern of a later stage (the audio
+teacher would reason about nothing; the trace filter may skip it).
+
+A clip's files are written into a fresh temporary directory in `<shard>/` and moved into place
+when complete, so a failure removes only that temporary directory. A `video_name` that is not one
+plain file name (it would leave `<shard>/`) fails the clip as `unsafe_video_name`, and nothing is
+written for it.
+
 The shard's index `<media_root>/<shard>.jsonl` (one row per clip, status ok or failed with a
 reason) is written atomically at the end. Progress goes to `<shard>/progress.jsonl` row by row,
 so an interrupted shard resumes where it stopped; `<shard>/params.json` records the parameters,
@@ -18,7 +28,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
+import tempfile
 from dataclasses import asdict
 from multiprocessing import Pool
 from pathlib import Path
@@ -31,30 +43,42 @@ from avrt.core.config import add_config_argument, load_config
 from avrt.core.io import JsonlAppender, read_partial_jsonl, write_json
 from avrt.core.media import MediaParams, decode_frames, load_audio, write_silent_video
 from avrt.core.rows import ManifestRow, MediaRow, read_rows, write_rows
+from avrt.data.names import UNSAFE_VIDEO_NAME, child_path
 
 log = logging.getLogger(__name__)
 
 
 def prepare_clip(job: tuple[str, str, str, Path, MediaParams]) -> MediaRow:
-    """Prepare one clip; never raises: a failure comes back as a row with status 'failed'."""
+    """Prepare one clip; never raises: a failure comes back as a row with status 'failed'.
+
+    The files are written into a fresh temporary directory beside the clip's and moved into
+    place once all of them exist; a failure removes that temporary directory and nothing else.
+    """
     video_name, clip_path, shard, media_root, params = job
-    rel_dir = Path(shard) / video_name
-    out_dir = media_root / rel_dir
     row: dict = {"video_name": video_name, "clip_path": clip_path, "params": params.digest()}
+    shard_dir = media_root / shard
     try:
-        out_dir.mkdir(parents=True, exist_ok=True)
+        out_dir = child_path(shard_dir, video_name)
+    except ValueError as err:  # a manifest not written by ingest: refuse before touching the disk
+        row.update(status="failed", reason=UNSAFE_VIDEO_NAME, detail=str(err))
+        return MediaRow.from_dict(row)
+    rel_dir = Path(shard) / video_name
+    work: Path | None = None
+    try:
+        shard_dir.mkdir(parents=True, exist_ok=True)
+        work = Path(tempfile.mkdtemp(prefix=f".{video_name[:64]}.", suffix=".part", dir=shard_dir))
         video = decode_frames(clip_path, params)
         audio = load_audio(clip_path, params)
         frame_files = []
         for i, frame in enumerate(video.pop("frames")):
-            name = rel_dir / f"frame_{i:02d}.jpg"
-            Image.fromarray(frame).save(media_root / name, quality=params.jpeg_quality)
-            frame_files.append(str(name))
-        sf.write(media_root / rel_dir / "audio.wav", audio.pop("audio"), params.sample_rate, subtype="PCM_16")
-        silent = None
+            name = f"frame_{i:02d}.jpg"
+            Image.fromarray(frame).save(work / name, quality=params.jpeg_quality)
+            frame_files.append(str(rel_dir / name))
+        sf.write(work / "audio.wav", audio.pop("audio"), params.sample_rate, subtype="PCM_16")
         if params.silent_video:
-            silent = rel_dir / "silent.mp4"
-            write_silent_video(clip_path, media_root / silent)
+            write_silent_video(clip_path, work / "silent.mp4")
+        move_into_place(work, out_dir)
+        work = None
         duration = video["num_video_frames"] / video["video_fps"] if video["video_fps"] else 0.0
         row.update(
             status="ok",
@@ -62,15 +86,35 @@ def prepare_clip(job: tuple[str, str, str, Path, MediaParams]) -> MediaRow:
             audio=str(rel_dir / "audio.wav"),
             sample_rate=params.sample_rate,
             audio_samples=params.audio_samples,
-            silent_video=str(silent) if silent else None,
+            silent_video=str(rel_dir / "silent.mp4") if params.silent_video else None,
             duration=round(duration, 4),
             **video,
             **audio,
         )
     except Exception as err:  # noqa: BLE001 - any decoder error is this clip's attrition reason
-        shutil.rmtree(out_dir, ignore_errors=True)
         row.update(status="failed", reason="media_failed", detail=f"{type(err).__name__}: {err}")
+    finally:
+        if work is not None:
+            shutil.rmtree(work, ignore_errors=True)  # only the directory this call created
     return MediaRow.from_dict(row)
+
+
+def move_into_place(work: Path, out_dir: Path) -> None:
+    """Move the finished files of `work` to `out_dir` and remove the then empty `work`.
+
+    Usually `out_dir` does not exist and `work` is renamed onto it. An existing directory (an
+    earlier run stopped after writing the clip, before recording it) gets the new files, each
+    replacing the file of its name; nothing else in it is removed. A link or a file at that name
+    is not ours to replace: the clip fails.
+    """
+    if not os.path.lexists(out_dir):
+        work.rename(out_dir)
+        return
+    if out_dir.is_symlink() or not out_dir.is_dir():
+        raise FileExistsError(f"{out_dir} exists and is not a directory")
+    for item in work.iterdir():
+        item.replace(out_dir / item.name)
+    work.rmdir()
 
 
 def prepare_shard(shard_path: str | Path, index_path: str | Path, params: MediaParams, workers: int = 1) -> dict:

@@ -1,8 +1,11 @@
 """Split the manifest into N shards; later stages run one job per shard.
 
-All QAs of one clip go to the same shard, so each clip's media is prepared once. Shards are
-contiguous runs of the manifest's (split, clip) order, balanced by QA count: the assignment
-depends only on the manifest and N, so re-sharding the same manifest gives the same files.
+All QAs of one clip go to the same shard, whatever their splits (AVQA asks about some clips in
+both train and val), so each clip's media is prepared once. Every row keeps its `split`: the
+stages after the shards pick their split from the rows, not from the shard. Shards are
+contiguous runs of the clips ordered by (first split asking about the clip, clip), balanced by
+QA count: the assignment depends only on the manifest and N, so re-sharding the same manifest
+gives the same files.
 """
 
 from __future__ import annotations
@@ -23,16 +26,17 @@ def shard_ids(n_shards: int) -> list[str]:
 
 
 def assign_shards(rows: list[ManifestRow], n_shards: int) -> list[list[ManifestRow]]:
-    groups: dict[tuple, list[ManifestRow]] = defaultdict(list)
+    by_clip: dict[str, list[ManifestRow]] = defaultdict(list)
     for row in rows:
-        groups[(row.split, row.video_name)].append(row)
+        by_clip[row.video_name].append(row)
+    order = sorted(by_clip, key=lambda name: (min(r.split for r in by_clip[name]), name))
     total = len(rows)
     shards: list[list[ManifestRow]] = [[] for _ in range(n_shards)]
     done = 0
-    for key in sorted(groups):
+    for name in order:
         index = min(n_shards - 1, done * n_shards // max(total, 1))
-        shards[index].extend(groups[key])
-        done += len(groups[key])
+        shards[index].extend(by_clip[name])
+        done += len(by_clip[name])
     return shards
 
 

@@ -1,7 +1,8 @@
 """Aggregate the data stage: attrition from ingest and media preparation, and what remains.
 
 Writes one attrition table at QA level (a clip whose media failed drops each of its QAs), the
-counts per stage and reason, and a JSON summary with the usable QA per split.
+counts per stage and reason, and a JSON summary with the usable QA per split (clips whose audio is
+digital silence are counted there, not dropped).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ def summarize(ingest_summary, attrition, shards, media, out_summary, out_attriti
             "ok": len(ok),
             "failed": len(media_rows) - len(ok),
             "audio_padded_clips": sum(r.audio_pad_samples > 0 for r in ok),
+            "audio_silent_clips": sum(r.audio_silent for r in ok),
             "frame_sizes": dict(Counter("x".join(map(str, r.frame_size)) for r in ok)),
             "source_sizes": dict(Counter("x".join(map(str, r.source_size)) for r in ok)),
         },
