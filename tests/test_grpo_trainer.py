@@ -376,6 +376,36 @@ def test_resume_after_preemption_continues_the_schedule_and_the_rollouts(shard, 
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
+def test_rerunning_a_finished_run_changes_nothing_and_an_unpublished_one_is_only_published(shard, spec, tmp_path):
+    """6 prompts, 2 a step: max_steps 2 ends mid-epoch; resumed from checkpoint-2, the Trainer would train step 3."""
+    import shutil
+
+    config = cpu_grpo_config(max_steps=2, save_steps=2, per_device_batch_size=2)
+    final = tmp_path / "final"
+    rewards = {"vowels": vowel_share}
+    summary = train_grpo(config, STUDENT, spec, grpo_inputs(shard), final, rewards=rewards)
+    weights = final / "model.safetensors"
+    published = (weights.read_bytes(), weights.stat().st_mtime_ns)
+    metrics = metrics_of(tmp_path)
+
+    def checkpoints():
+        return sorted(p.name for p in tmp_path.glob("checkpoint-*"))
+
+    assert checkpoints() == ["checkpoint-2"] and [r["step"] for r in metrics] == [1, 2]
+    assert train_grpo(config, STUDENT, spec, grpo_inputs(shard), final, rewards=rewards) == summary  # nothing to do
+    assert (weights.read_bytes(), weights.stat().st_mtime_ns) == published
+    assert checkpoints() == ["checkpoint-2"] and metrics_of(tmp_path) == metrics
+
+    # killed after its last checkpoint, while publishing final/
+    shutil.rmtree(final)
+    (tmp_path / ".final.partial").mkdir()
+    republished = train_grpo(config, STUDENT, spec, grpo_inputs(shard), final, rewards=rewards)
+    assert checkpoints() == ["checkpoint-2"] and metrics_of(tmp_path) == metrics
+    assert republished["resumed_from"] == str(tmp_path / "checkpoint-2")
+    assert {**republished, "resumed_from": None} == summary
+    assert weights.read_bytes() == published[0]
+
+
 def test_vllm_rollouts_without_vllm_are_a_clear_error(shard, spec, tmp_path):
     import importlib.util
 

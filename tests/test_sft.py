@@ -252,6 +252,70 @@ def test_resume_after_preemption_continues_the_same_schedule_and_data_order(shar
     assert all(torch.allclose(a[k], b[k], atol=1e-5) for k in a)
 
 
+def test_a_resumed_run_summarises_the_whole_run_as_an_uninterrupted_one_does(shard, zoo, tmp_path):
+    """Logging every 2 steps and saving every 3: the resumed attempt's summary still covers steps 1 to 6."""
+    from transformers import TrainerCallback
+
+    class Preempt(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            if state.global_step == 3:  # checkpoint-3 was written, step 4 never ends
+                raise RuntimeError("preempted")
+
+    class TrainerLoss(TrainerCallback):
+        """The Trainer's own mean loss over the steps of one `train()` call."""
+
+        value = None
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if "train_loss" in logs:
+                self.value = logs["train_loss"]
+
+    config = cpu_sft_config(data={"source": "template"}, max_steps=6, save_steps=3, logging_steps=2)
+    spec, inputs = student_spec(zoo / "qwen2_5_omni"), template_inputs(shard)
+    trainer_loss = TrainerLoss()
+    straight = train_sft(config, STUDENT, spec, inputs, tmp_path / "a" / "final", callbacks=[trainer_loss])
+    with pytest.raises(RuntimeError, match="preempted"):
+        train_sft(config, STUDENT, spec, inputs, tmp_path / "b" / "final", callbacks=[Preempt()])
+    resumed = train_sft(config, STUDENT, spec, inputs, tmp_path / "b" / "final")
+
+    assert resumed["resumed_from"] == str(tmp_path / "b" / "checkpoint-3")
+    assert straight["train_loss"] == pytest.approx(trainer_loss.value, rel=1e-6)
+    assert resumed["train_loss"] == straight["train_loss"]
+    # a checkpoint ends a logging window, so the resumed attempt logs the windows the straight run logs
+    assert [p["step"] for p in straight["loss_curve"]] == [1, 2, 3, 4, 6]
+    assert resumed["loss_curve"] == straight["loss_curve"]
+
+
+def test_rerunning_a_finished_run_changes_nothing_and_an_unpublished_one_is_only_published(shard, zoo, tmp_path):
+    """max_steps 3 ends inside an epoch of 8 batches: resumed from checkpoint-3, the Trainer would train a step 4."""
+    import shutil
+
+    config = cpu_sft_config(data={"source": "template"}, max_steps=3, save_steps=2, lr_scheduler="constant_with_warmup",
+                            warmup_steps=0)
+    spec, inputs = student_spec(zoo / "qwen2_5_omni"), template_inputs(shard)
+    final = tmp_path / "final"
+    summary = train_sft(config, STUDENT, spec, inputs, final)
+    weights = final / "model.safetensors"
+    published = (weights.read_bytes(), weights.stat().st_mtime_ns)
+
+    def checkpoints():
+        return sorted(p.name for p in tmp_path.glob("checkpoint-*"))
+
+    assert checkpoints() == ["checkpoint-2", "checkpoint-3"]
+    assert train_sft(config, STUDENT, spec, inputs, final) == summary  # finished: nothing to do
+    assert (weights.read_bytes(), weights.stat().st_mtime_ns) == published
+    assert checkpoints() == ["checkpoint-2", "checkpoint-3"]
+
+    # killed after its last checkpoint, while publishing final/
+    shutil.rmtree(final)
+    (tmp_path / ".final.partial").mkdir()
+    republished = train_sft(config, STUDENT, spec, inputs, final)
+    assert checkpoints() == ["checkpoint-2", "checkpoint-3"]
+    assert republished["resumed_from"] == str(tmp_path / "checkpoint-3")
+    assert {**republished, "resumed_from": None} == summary
+    assert weights.read_bytes() == published[0]
+
+
 def test_lora_trains_adapters_only_and_saves_a_merged_qwen2_audio(shard, zoo, tmp_path):
     from transformers import Qwen2AudioForConditionalGeneration
 

@@ -4,6 +4,7 @@ The trainer writes `<dir>/checkpoint-<step>/` every `save_steps`, its `trainer_s
 so a checkpoint without that file was cut short (preemption mid-save) and is never resumed from.
 `<dir>/run.json` records what the checkpoints were trained on (settings and data digest): a run
 with other settings must not continue them, so their checkpoints are removed and it starts afresh.
+The same record goes into the final checkpoint's summary: a rerun that finds it there is finished.
 """
 
 from __future__ import annotations
@@ -40,6 +41,15 @@ def last_complete_checkpoint(output_dir: str | Path) -> Path | None:
             return path
         log.warning("checkpoint %s is incomplete (no %s): not resuming from it", path, COMPLETE_MARKER)
     return None
+
+
+def finished_summary(out: str | Path, summary_name: str, record: dict) -> dict | None:
+    """The summary of the final checkpoint `out` when it was published by the run `record` describes, else None."""
+    path = Path(out) / summary_name
+    if not path.is_file():
+        return None
+    summary = json.loads(path.read_text())
+    return summary if summary.get("run") == json.loads(json.dumps(record)) else None  # compared as stored
 
 
 def prepare_run_dir(output_dir: str | Path, record: dict) -> Path | None:

@@ -61,7 +61,13 @@ from avrt.models.adapters import get_adapter
 from avrt.models.backends import sample_seed
 from avrt.models.hf_backend import stop_token_ids
 from avrt.models.spec import ModelSpec, model_spec
-from avrt.training.checkpoints import CHECKPOINT_DIR, last_complete_checkpoint, prepare_run_dir, publish_final
+from avrt.training.checkpoints import (
+    CHECKPOINT_DIR,
+    finished_summary,
+    last_complete_checkpoint,
+    prepare_run_dir,
+    publish_final,
+)
 from avrt.training.data import STUDENT_PROMPT, MediaLookup, StudentInputs, attach_media
 from avrt.training.grpo_math import grpo_loss, group_advantages
 from avrt.training.launch import require_deepspeed
@@ -350,7 +356,6 @@ def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, o
         raise ValueError(f"no GRPO prompt is usable (manifests {inputs.manifests}; left out: {dict(skipped)})")
     reward_functions = rewards if rewards is not None else build_rewards(grpo, label_column=grpo["label_column"])
 
-    args = training_arguments(grpo, "grpo", output_dir, num_train_epochs=1.0)  # max_steps -1: one pass
     record = {
         "grpo": {k: v for k, v in grpo.items() if k not in RESUMABLE_KEYS},
         "student": student_record(spec, student),
@@ -358,6 +363,12 @@ def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, o
         "prompt": STUDENT_PROMPT,
         "prompts_digest": prompts_digest(prompts),
     }
+    finished = finished_summary(out, SUMMARY, record)
+    if finished is not None:
+        log.info("%s is already this run's final checkpoint: nothing to do", out)
+        return finished
+
+    args = training_arguments(grpo, "grpo", output_dir, num_train_epochs=1.0)  # max_steps -1: one pass
     with args.main_process_first(local=False, desc="checkpoint directory"):  # one shared directory
         main = args.process_index == 0
         resume = prepare_run_dir(output_dir, record) if main else last_complete_checkpoint(output_dir)
@@ -432,7 +443,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     config = load_config(*args.config)
-    spec = dataclasses.replace(model_spec(config, config["student"]["model"]), checkpoint=args.checkpoint)
+    spec = dataclasses.replace(model_spec(config, config["student"]["model"]), checkpoint=args.checkpoint, revision=None)
     inputs = GRPOInputs(manifests=args.shards, media_indexes=args.media, label_files=args.labels)
     train_grpo(config["grpo"], config["student"], spec, inputs, args.out, args.checkpoints)
     return 0

@@ -5,12 +5,14 @@
         --media results/<run>/media/000.jsonl ... --out results/<run>/checkpoints/sft/final
 
 One process per GPU (see `avrt.training.launch` for torchrun and multi-node srun). Phases: read
-the examples and drop those without media; build the training arguments (this sets up the
-process group); prepare the checkpoint directory (resume from the newest complete checkpoint,
-or start afresh when the settings changed); load the student, freeze its encoders, add LoRA if
-configured; train; measure the validation loss; save the final checkpoint, merged and with its
-processor, where evaluation and GRPO load it through the model layer
-(`ModelSpec(checkpoint=<out>, family=<student family>)`), plus `sft_summary.json`.
+the examples and drop those without media; stop there when `--out` already holds this run's final
+checkpoint; build the training arguments (this sets up the process group); prepare the checkpoint
+directory (resume from the newest complete checkpoint, or start afresh when the settings changed);
+load the student, freeze its encoders, add LoRA if configured; train (nothing left to train when
+resumed from the run's last checkpoint); measure the validation loss; save the final checkpoint,
+merged and with its processor, where evaluation and GRPO load it through the model layer
+(`ModelSpec(checkpoint=<out>, family=<student family>)`), plus `sft_summary.json`. Its loss figures
+cover the whole run, resumed or not: they come from the log history, which checkpoints carry.
 
 Trainer choice: `transformers.Trainer` with our own collator, not TRL's SFTTrainer. SFTTrainer
 refuses `assistant_only_loss` for vision-language models and its multimodal collator neither
@@ -34,7 +36,7 @@ from avrt.core.config import add_config_argument, load_config
 from avrt.core.prompts import load_prompt
 from avrt.models.adapters import get_adapter
 from avrt.models.spec import ModelSpec, model_spec
-from avrt.training.checkpoints import last_complete_checkpoint, prepare_run_dir, publish_final
+from avrt.training.checkpoints import finished_summary, last_complete_checkpoint, prepare_run_dir, publish_final
 from avrt.training.data import (
     STUDENT_PROMPT,
     MediaLookup,
@@ -95,6 +97,18 @@ def read_split(source: str, paths: list[str], split: str, media: MediaLookup):
     return attach_media(load_examples(source, paths, split), media) if paths else ([], Counter())
 
 
+def mean_train_loss(log_history: list[dict]) -> float | None:
+    """Mean loss per optimizer step over the run, from the log history: each logged loss is the mean
+    of its logging window, weighted here by the window's steps. Covers every step because the last
+    step is always saved and every checkpoint ends a window (`LogAtCheckpoints`)."""
+    total, last_step = 0.0, 0
+    for entry in log_history:
+        if "loss" in entry:
+            total += entry["loss"] * (entry["step"] - last_step)
+            last_step = entry["step"]
+    return total / last_step if last_step else None
+
+
 def train_sft(sft: dict, student: dict, spec: ModelSpec, inputs: SFTInputs, out: str | Path,
               checkpoints_dir: str | Path | None = None, callbacks=()) -> dict:
     """Run SFT and write the final checkpoint to `out`; returns the run summary.
@@ -113,13 +127,18 @@ def train_sft(sft: dict, student: dict, spec: ModelSpec, inputs: SFTInputs, out:
         raise ValueError(f"no SFT training example has prepared media (source {source!r}, files {inputs.train}; "
                          f"left out: {dict(skipped_train)})")
 
-    args = sft_training_arguments(sft, output_dir, has_val=bool(val))
     record = {
         "sft": {k: sft[k] for k in RUN_KEYS},
         "student": student_record(spec, student),
         "prompt": {"id": STUDENT_PROMPT, "sha256": load_prompt(STUDENT_PROMPT).sha256},
         "train_digest": examples_digest(train),
     }
+    finished = finished_summary(out, SUMMARY, record)
+    if finished is not None:
+        log.info("%s is already this run's final checkpoint: nothing to do", out)
+        return finished
+
+    args = sft_training_arguments(sft, output_dir, has_val=bool(val))
     with args.main_process_first(local=False, desc="checkpoint directory"):  # one shared directory
         resume = prepare_run_dir(output_dir, record) if args.process_index == 0 else last_complete_checkpoint(output_dir)
     if resume:
@@ -159,7 +178,7 @@ def train_sft(sft: dict, student: dict, spec: ModelSpec, inputs: SFTInputs, out:
         processing_class=processor,
         callbacks=list(callbacks),
     )
-    result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
     eval_loss = trainer.evaluate()["eval_loss"] if val else None
 
     summary = {
@@ -168,7 +187,7 @@ def train_sft(sft: dict, student: dict, spec: ModelSpec, inputs: SFTInputs, out:
         "left_out_without_media": {"train": dict(skipped_train), "val": dict(skipped_val)},
         "resumed_from": str(resume) if resume else None,
         "global_steps": trainer.state.global_step,
-        "train_loss": result.training_loss,
+        "train_loss": mean_train_loss(trainer.state.log_history),  # the Trainer's own covers this attempt only
         "eval_loss": eval_loss,
         "loss_curve": [{"step": e["step"], "loss": e["loss"]} for e in trainer.state.log_history if "loss" in e],
         "parameters": counts,

@@ -7,6 +7,13 @@ a checkpoint with a plain `load_state_dict(strict=False)`, so on resume no key m
 training silently continues from the base weights. Here the weights are read back through
 `from_pretrained`, which applies the key conversion, and loaded strictly. DeepSpeed restores its
 own module states and PEFT its adapters, so those paths are left to the Trainer.
+
+Two more things make a resumed run match an uninterrupted one:
+- Resumed from the run's last checkpoint (a job killed before publishing its final checkpoint),
+  the Trainer would train one step past `max_steps` whenever `max_steps` ends inside an epoch:
+  it finds the epoch unfinished and checks for the end only after a step. Here it trains none.
+- The loss summed since the last log is not in a checkpoint, so a logging window cut by a
+  resume would log the mean of its resumed steps only. Every checkpoint ends a logging window.
 """
 
 from __future__ import annotations
@@ -15,14 +22,35 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
 from avrt.training.launch import deepspeed_config
 
 log = logging.getLogger(__name__)
 
 
+class LogAtCheckpoints(TrainerCallback):
+    """Logs at every step that saves a checkpoint (runs after the Trainer's own flow callback)."""
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if control.should_save:
+            control.should_log = True
+        return control
+
+
 class ResumableTrainer(Trainer):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.add_callback(LogAtCheckpoints())
+
+    def _init_training_state(self, max_steps: int, num_update_steps_per_epoch: int, num_train_epochs: int,
+                             resume_from_checkpoint: str | None, trial) -> tuple[int, int]:
+        epochs_trained, steps_trained_in_epoch = super()._init_training_state(
+            max_steps, num_update_steps_per_epoch, num_train_epochs, resume_from_checkpoint, trial)
+        if self.state.global_step >= max_steps:  # resumed from the last checkpoint: no epoch left to run
+            return num_train_epochs, 0
+        return epochs_trained, steps_trained_in_epoch
+
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         from peft import PeftModel
 
