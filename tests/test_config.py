@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import yaml
 
 from avrt.core.config import ConfigError, deep_merge, load_config, load_schema, load_yaml, validate_config
 
@@ -107,11 +106,54 @@ def test_difficulty_subsets_default_to_the_papers_choice():
     assert validate_config(cfg)["evaluation"]["difficulty"] is None  # off unless a config turns it on
 
 
-def test_yaml_exponent_without_dot_is_caught():
-    """PyYAML reads `2e-6` as a string; the error says which key, instead of a crash mid-training."""
-    cfg = deep_merge(full_config(), yaml.safe_load("sft: {learning_rate: 2e-6}"))
-    with pytest.raises(ConfigError, match=r"sft\.learning_rate"):
-        validate_config(cfg)
+def test_yaml_exponent_without_dot_is_read_as_a_number(tmp_path):
+    """YAML 1.1 reads `2e-6` as a string; wherever the schema wants a number, validation reads the number."""
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("run: 1e3\nsft: {learning_rate: 2e-6, max_steps: 1e3}\n"
+                       "models: {student: {sampling: {temperature: 5E-1}}}\n")
+    written = load_yaml(overlay)
+    assert written["sft"]["learning_rate"] == "2e-6" and written["run"] == "1e3"  # as YAML reads them
+    cfg = validate_config(deep_merge(full_config(), written))
+    assert cfg["sft"]["learning_rate"] == 2e-6
+    assert cfg["sft"]["max_steps"] == 1000 and isinstance(cfg["sft"]["max_steps"], int)
+    assert cfg["models"]["student"]["sampling"]["temperature"] == 0.5  # under models.<name> and $ref
+    assert cfg["run"] == "1e3"  # a string key keeps the string
+    with pytest.raises(ConfigError, match=r"config key 'sft\.learning_rate': '2e-6x' is not of type 'number'"):
+        validate_config(deep_merge(full_config(), {"sft": {"learning_rate": "2e-6x"}}))
+
+
+def test_config_reference_defaults_paste_back_as_the_defaults(tmp_path):
+    """Each number in config/README.md's default column, pasted into a config file as printed
+    (`2e-06`, a string to YAML), validates to that default."""
+    import json
+
+    tree, expected = {}, {}
+    for row in (REPO / "config" / "README.md").read_text().splitlines():
+        cells = row.split(" | ")
+        if not row.startswith("| `") or not cells[1].startswith(("number", "integer")) or cells[2] in ("", "`null`"):
+            continue
+        path = tuple(cells[0].strip("| `").replace("<name>", "student").split("."))
+        if any("[]" in key for key in path):
+            continue
+        node = tree
+        for key in path[:-1]:
+            node = node.setdefault(key, {})
+        node[path[-1]] = cells[2].strip("`")
+        expected[path] = json.loads(cells[2].strip("`"))
+    assert expected[("sft", "learning_rate")] == 2e-6 and len(expected) > 50
+
+    def block(node: dict, indent: str = "") -> list[str]:
+        return [line for key, value in node.items() for line in
+                ([f"{indent}{key}:", *block(value, indent + "  ")] if isinstance(value, dict) else [f"{indent}{key}: {value}"])]
+
+    pasted = tmp_path / "pasted.yaml"
+    pasted.write_text("\n".join(block(tree)) + "\n")
+    cfg = validate_config(deep_merge(full_config(), load_yaml(pasted)))
+    for path, default in expected.items():
+        value = cfg
+        for key in path:
+            value = value[key]
+        assert value == default and type(value) is type(default), (".".join(path), value)
 
 
 def test_config_reference_is_generated_from_the_schema():
@@ -133,3 +175,30 @@ def test_snakemake_rejects_a_bad_key_before_any_job(workflow_dir):
     assert proc.returncode != 0
     assert "unknown config key 'learning_rat' under 'sft'" in proc.stdout + proc.stderr
     assert not (workflow_dir / "results").exists()
+
+
+@pytest.mark.integration
+def test_an_overlay_without_run_layers_on_the_papers_recipe(workflow_dir, tmp_path):
+    """`--configfile overlay.yaml` alone means `--configfile config/config.yaml overlay.yaml`: no
+    file names a `run`. A file that names one is a whole config and inherits nothing."""
+    from avrt.demo.dry_run import write_dry_run_stubs
+
+    stubs = write_dry_run_stubs(tmp_path / "stubs", full_config())  # an overlay too: no `run`
+    overlay = tmp_path / "overlay.yaml"
+    overlay.write_text("sft: {max_steps: 10, learning_rate: 5e-3}\n")  # Snakemake's YAML reads a string
+    run_snakemake(workflow_dir, "-n", "--configfile", str(stubs), str(overlay))
+    paper = load_config(REPO / "config" / "config.yaml")
+    layered = load_yaml(workflow_dir / "results" / paper["run"] / "config.yaml")
+    assert layered["models"] == paper["models"] and layered["teachers"] == paper["teachers"]
+    assert layered["sft"] == {**paper["sft"], "max_steps": 10, "learning_rate": 5e-3}
+
+    # a target goes before --configfile, or after `--` (after --configfile it would be read as a config file)
+    target = f"results/{paper['run']}/data/manifest.jsonl"
+    for args in ((target, "--configfile", str(stubs), str(overlay)), ("--configfile", str(stubs), str(overlay), "--", target)):
+        out = run_snakemake(workflow_dir, "-n", *args).stdout
+        assert re.search(r"^ingest_avqa +1$", out, re.M) and re.search(r"^total +1$", out, re.M), out[-2000:]
+
+    run_snakemake(workflow_dir, "-n", "--configfile", "config/demo.yaml", str(overlay))
+    demo = load_yaml(workflow_dir / "results" / "demo" / "config.yaml")
+    assert demo["models"] == load_config(REPO / "config" / "demo.yaml")["models"]  # none of the paper's
+    assert demo["sft"]["max_steps"] == 10

@@ -254,6 +254,80 @@ def test_filter_writes_avrt20k_splits_counts_and_difficulty(tmp_path):
     assert table["teacher/visual/correct"] == "17" and table["difficulty/medium"] == "5"
 
 
+def test_both_correct_keeps_a_trace_only_when_each_teacher_was_right_fake_backend(shard, tmp_path):
+    """Rows made by the teacher and merger stages (scripted answers): over the train questions,
+    every combination of the visual and the audio teacher being right; the merger answers the
+    gold letter in the strict format. AVRT-20K (both_correct) keeps the questions both teachers
+    got right, not those only one of them did."""
+    shard_path, media = shard
+    train = sorted(q["sample_id"] for q in read_jsonl(shard_path) if q["split"] == "train")
+    right = {sid: [(True, True), (True, False), (False, True), (False, False)][i % 4] for i, sid in enumerate(train)}
+    wrong = lambda qa: "ABCD"[(qa["answer_index"] + 1) % len(qa["choices"])]  # noqa: E731
+    traces = {
+        modality: _teacher_traces(shard_path, media, TEACHERS[name],
+                                  lambda qa, k=k: qa["gold_letter"] if right[qa["sample_id"]][k] else wrong(qa),
+                                  tmp_path / f"{name}.jsonl")
+        for k, (name, modality) in enumerate((("visual", "frames"), ("audio", "audio")))
+    }
+    gold = {q["sample_id"]: q["gold_letter"] for q in read_jsonl(shard_path)}
+    merger = ScriptedBackend(lambda sid, i: f"<think>Both traces considered.</think><answer>{gold[sid]}</answer>")
+    run_merge("merger", spec("merger", "text_llm", "/nonexistent"), traces, tmp_path / "merged.jsonl", "response",
+              chunk_size=64, backend=merger)
+    merged = read_rows(tmp_path / "merged.jsonl", MergedTrace)
+    assert {r.sample_id: (r.teachers["visual"].correct, r.teachers["audio"].correct) for r in merged} == right
+    assert set(right.values()) == {(True, True), (True, False), (False, True), (False, False)}
+    assert all(r.merge_status == "ok" and r.merger_correct for r in merged)
+
+    out = {k: tmp_path / f"{k}.jsonl" for k in ("train", "val", "difficulty")}
+    counts = filter_traces([tmp_path / "merged.jsonl"], "both_correct", False, True, 0.0, 0,
+                           out["train"], out["val"], tmp_path / "counts.tsv", out["difficulty"])
+    both = {sid for sid, r in right.items() if r == (True, True)}
+    assert {r.sample_id for r in read_avrt20k(out["train"])} == both and not read_avrt20k(out["val"])
+    assert counts["format_ok_and_all_teachers_correct"] == counts["kept"] == len(both)
+    assert counts["teacher/audio/correct"] == sum(a for _, a in right.values())
+    difficulty = {r["sample_id"]: r["difficulty"] for r in read_jsonl(out["difficulty"])}
+    assert difficulty == {sid: {2: "easy", 1: "medium", 0: "hard"}[sum(r)] for sid, r in right.items()}
+
+
+def test_teacher_resume_keeps_the_rows_first_made_fake_backend(shard, tmp_path):
+    """The teacher stage with two samples per question, killed between the samples of its last
+    question, resumed with a model that now answers otherwise: the question is asked again, its
+    cached sample stays as first made, and no row is in the progress file twice. Rows that a
+    second attempt of the job appended for questions already done (a requeued job while the
+    first still ran) do not replace the first ones either."""
+    shard_path, media = shard
+    s = spec("audio_teacher", "qwen2_5_vl", "/nonexistent", sampling={"temperature": 1.0, "n": 2, "max_new_tokens": 8})
+    out = tmp_path / "audio" / "000.jsonl"
+    progress = out.parent / ".progress" / out.name
+
+    def attempt(name: str):
+        backend = ScriptedBackend(lambda sid, i: f"{name} attempt, sample {i}.\nAnswer: (A)", samples=2)
+        run_teacher(TEACHERS["audio"], s, ["train"], shard_path, media, out, chunk_size=64, backend=backend)
+        return backend
+
+    def keys(lines):
+        return [(json.loads(x)["request_id"], json.loads(x)["sample_index"]) for x in lines]
+
+    attempt("first")
+    lines = progress.read_text().splitlines(keepends=True)
+    assert len(lines) == len(list(read_jsonl(out))) == len(set(keys(lines))) > 2  # one row per question and sample
+    progress.write_text("".join(lines[:-1]))  # killed after sample 0 of the last question
+    out.unlink()
+    second = attempt("second")
+    last = keys(lines)[-1][0]
+    assert [r.request_id for r in second.requests] == [last]
+    rows = {(r["sample_id"], r["sample_index"]): r["raw_output"] for r in read_jsonl(out)}
+    assert rows[(last, 0)].startswith("first") and rows[(last, 1)].startswith("second")
+    assert len(rows) == len(lines) and sorted(keys(progress.read_text().splitlines())) == sorted(keys(lines))
+
+    before = progress.read_text()
+    requeued = [dict(json.loads(x), text=json.loads(x)["text"].replace("first", "requeued")) for x in lines[:2]]
+    progress.write_text(before + "".join(json.dumps(r) + "\n" for r in requeued))
+    assert attempt("another").calls == 0  # every question is done
+    assert {(r["sample_id"], r["sample_index"]): r["raw_output"] for r in read_jsonl(out)} == rows
+    assert progress.read_text() == before  # each row once, as first made
+
+
 def test_avrt20k_export_round_trips_through_datasets(tmp_path):
     from datasets import load_from_disk
 

@@ -31,14 +31,17 @@ defaults below, which are the AVRT paper's values; values the paper does not giv
 | `config/recipes/*.yaml` | variants layered on top: `--configfile config/config.yaml config/recipes/<name>.yaml` |
 
 Files given to `--configfile` are merged left to right (mappings merge, lists and scalars replace);
-`--config key=value` overrides go last. Check a layered config without running anything:
+`--config key=value` overrides go last. A file that names its `run` is a whole config; files of
+which none names a `run` layer on `config/config.yaml` (`--configfile my.yaml` is
+`--configfile config/config.yaml my.yaml`). Check a layered config without running anything:
 
 ```bash
 avrt validate-config config/config.yaml config/recipes/<name>.yaml   # prints the config with defaults
 ```
 
-YAML note: write exponents with a dot (`2.0e-6`); PyYAML reads `2e-6` as a string and validation
-rejects it by name.
+YAML note: an exponent without a dot (`2e-6`) is a string to YAML 1.1 (PyYAML, and Snakemake's
+`--configfile`); validation reads it as the number wherever a key takes a number, so `2e-6` and
+`2.0e-6` are the same setting.
 
 Threads and Slurm resources are not config: they live in the profiles (`profiles/local`,
 `profiles/slurm`).

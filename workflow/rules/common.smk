@@ -1,16 +1,25 @@
 # Validation, paths and shard lists shared by every stage.
 import os
+import re
 import shlex
 from pathlib import Path
 
 from avrt.core.config import ConfigError, deep_merge, load_yaml, validate_config, write_run_config
 from avrt.data.shard import shard_ids
+from avrt.models.spec import EVALUATION_SAMPLING
 
 
-# Without --configfile the paper's recipe runs; --config overrides still apply on top of it. (A
-# `configfile:` directive would be merged under every --configfile, so a demo or recipe given on
-# the command line would inherit the paper's values for the keys it leaves out.)
-if not workflow.overwrite_configfiles:
+# Without --configfile the paper's recipe runs; --config overrides still apply on top of it. A
+# config file that names its `run` is a whole config (config/demo.yaml, config/config.yaml) and
+# inherits none of the paper's values for the keys it leaves out (a `configfile:` directive would
+# merge config/config.yaml under every --configfile). When no file given names a `run`, the files
+# are overlays on the paper's recipe: `--configfile my.yaml` means
+# `--configfile config/config.yaml my.yaml`.
+def is_overlay(configfiles):
+    return not any("run" in load_yaml(path) for path in configfiles)
+
+
+if is_overlay(workflow.overwrite_configfiles):
     _merged = deep_merge(load_yaml(workflow.source_path("../../config/config.yaml")), dict(config))
     config.clear()
     config.update(_merged)
@@ -21,6 +30,38 @@ except ConfigError as err:
 config.clear()
 config.update(_validated)
 
+
+# ---- profile resources ----------------------------------------------------------------------
+def unset_resource_variables():
+    """Environment variable -> where the profile's resources name it ("$AVRT_SLURM_ACCOUNT"), for
+    each one that is not set. Snakemake expands set variables in resource values and leaves the
+    others as they are, so an unset one would reach sbatch as the literal text `$AVRT_SLURM_ACCOUNT`."""
+    settings = workflow.resource_settings
+    named = [(arg.partition("=")[0], "every rule", arg.partition("=")[2])
+             for arg in (settings.default_resources.args if settings.default_resources else [])]
+    named += [(name, rule, value) for rule, resources in settings.overwrite_resources.items()
+              for name, value in resources.items()]
+    unset = {}
+    for name, rule, value in named:
+        for match in re.finditer(r"\$(?:(\w+)|\{(\w+)\})", str(getattr(value, "raw", value))):
+            variable = match.group(1) or match.group(2)
+            if variable not in os.environ:
+                unset.setdefault(variable, {}).setdefault(name, []).append(rule)
+    return {variable: "; ".join(f"{name} of {', '.join(rules)}" for name, rules in where.items())
+            for variable, where in sorted(unset.items())}
+
+
+# Checked when the workflow is read (dry runs too) by the Snakemake that submits the jobs; the
+# Snakemake inside a job submits nothing.
+_UNSET = unset_resource_variables() if workflow.is_main_process else {}
+if _UNSET:
+    raise WorkflowError(
+        "nothing was submitted: the profile's resources name environment variables that are not set\n"
+        + "\n".join(f"  {variable}: {where}" for variable, where in _UNSET.items())
+        + "\nexport them (an empty AVRT_SLURM_ACCOUNT submits without -A) or write the values into the profile"
+    )
+
+
 RUN = f"results/{config['run']}"
 LOGS = f"{RUN}/logs"
 # The validated config with every default filled in: the stages read their settings from it
@@ -28,6 +69,37 @@ LOGS = f"{RUN}/logs"
 # setting re-runs exactly the rules that read it.
 RUN_CONFIG = str(write_run_config(config, f"{RUN}/config.yaml"))
 SHARDS = shard_ids(config["data"]["n_shards"])
+
+
+# ---- rule params ----------------------------------------------------------------------------
+# Snakemake re-runs a job whose params changed, so each rule's params hold what its job reads of
+# the run config, less what changes how fast it runs but not its result. Left out for that reason:
+# how many rows a stage hands its model per call (`traces.chunk_size`, `evaluation.chunk_size`; a
+# stage's progress cache keeps every row whatever the chunk it came in) and THROUGHPUT_KEYS. Only
+# the run manifest, which records the whole config, re-runs for those.
+def reads(value):
+    """A config value as a rule's param, with its mappings' keys sorted: a job re-runs when a value
+    it reads changes, never because an overlay spelled out a default and so moved its key."""
+    if isinstance(value, dict):
+        return {key: reads(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [reads(item) for item in value]
+    return value
+
+
+# Keys of a model spec that set how fast it answers, not what: prompts per transformers generate()
+# call, sequences vLLM schedules at once, and vLLM's share of GPU memory. Each sample keeps its own
+# seed whatever shares its batch.
+THROUGHPUT_KEYS = ("batch_size", "max_num_seqs", "gpu_memory_utilization")
+
+
+def model_reads(name, without=(), **sampling):
+    """What a job reads of the spec models.<name>: all but the throughput keys and `without`, with the
+    `sampling` values the stage decodes with whatever the spec sets (merger: one sample)."""
+    spec = {key: value for key, value in config["models"][name].items() if key not in THROUGHPUT_KEYS + tuple(without)}
+    if sampling:
+        spec["sampling"] = {**spec["sampling"], **sampling}
+    return reads(spec)
 
 
 wildcard_constraints:
@@ -79,6 +151,12 @@ def model_input(name):
     """A model's checkpoint as a rule input when this workflow builds it, else nothing."""
     ckpt = config["models"][name]["checkpoint"]
     return [ckpt] if is_tiny(ckpt) else []
+
+
+def student_tokenizer():
+    """Where the student's tokenizer loads from (trace_stats counts the tokens with it)."""
+    spec = config["models"].get(config["student"]["model"], {})
+    return spec.get("processor") or spec.get("checkpoint")
 
 
 # ---- teachers and merger --------------------------------------------------------------------
@@ -197,6 +275,13 @@ def eval_model_input(tag):
     return [stage_checkpoint(entry["stage"])] if entry["stage"] else model_input(entry["model"])
 
 
+def eval_model_reads(tag):
+    """What an evaluation job reads of its model's spec: the sampling it decodes with, and for a
+    trained stage not the spec's checkpoint and revision (the stage's checkpoint, an input, replaces them)."""
+    entry = EVAL["models"][tag]
+    return model_reads(entry["model"], without=("checkpoint", "revision") if entry["stage"] else (), **EVALUATION_SAMPLING)
+
+
 # ---- training -------------------------------------------------------------------------------
 def trains():
     """Whether the run has something to train on: its own traces, or a given SFT set."""
@@ -242,7 +327,7 @@ def provenance_artifacts():
 # ---- paths no rule makes --------------------------------------------------------------------
 def names_local_path(source):
     """Whether a model source is a local path: a hub id is `owner/name`."""
-    return source.startswith(("/", ".", "~")) or source.count("/") > 1
+    return os.path.isabs(source) or source.startswith((".", "~")) or source.count("/") > 1
 
 
 def missing_paths():

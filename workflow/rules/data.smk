@@ -9,7 +9,7 @@ if config["data"]["synthetic"]:
             videos=directory(f"{RUN}/synthetic/videos"),
         params:
             run_config=RUN_CONFIG,
-            synthetic=config["data"]["synthetic"],
+            synthetic=reads(config["data"]["synthetic"]),
             out=lambda w, output: os.path.dirname(output.videos),
         log:
             f"{LOGS}/synthesize_avqa.log",
@@ -64,7 +64,7 @@ rule prepare_media:
         f"{RUN}/media/{{shard}}.jsonl",
     params:
         run_config=RUN_CONFIG,
-        media=config["media"],
+        media=reads(config["media"]),
     threads: 4
     log:
         f"{LOGS}/prepare_media/{{shard}}.log",

@@ -8,7 +8,7 @@ if EVAL["synthetic"]:
             list(synthetic_benchmark_files().values()),
         params:
             run_config=RUN_CONFIG,
-            synthetic=EVAL["synthetic"],
+            synthetic=reads(EVAL["synthetic"]),
             out=lambda w, output: synthetic_benchmarks_root(output[0]),
         log:
             f"{LOGS}/synthesize_benchmarks.log",
@@ -45,9 +45,9 @@ rule evaluate:
         mask="both|audio_only|video_only",
     params:
         run_config=RUN_CONFIG,
-        entry=lambda w: EVAL["models"][w.tag],
-        spec=lambda w: config["models"][EVAL["models"][w.tag]["model"]],
-        media=config["media"],
+        entry=lambda w: reads(EVAL["models"][w.tag]),
+        spec=lambda w: eval_model_reads(w.tag),
+        media=reads(config["media"]),
         checkpoint=lambda w, input: (
             f"--checkpoint {shlex.quote(input.model[0])}" if EVAL["models"][w.tag]["stage"] else ""
         ),
@@ -86,9 +86,9 @@ rule evaluate_teacher:
         benchmark=r"[^/]+",
     params:
         run_config=RUN_CONFIG,
-        teacher=lambda w: TEACHERS[w.teacher],
-        spec=lambda w: config["models"][TEACHERS[w.teacher]["model"]],
-        media=config["media"],
+        teacher=lambda w: reads(TEACHERS[w.teacher]),
+        spec=lambda w: model_reads(TEACHERS[w.teacher]["model"], **EVALUATION_SAMPLING),
+        media=reads(config["media"]),
     log:
         f"{LOGS}/evaluate_teacher/{{teacher}}/{{benchmark}}.log",
     conda:

@@ -6,6 +6,10 @@
 from avrt.training.launch import launch_prefix, slurm_resources
 
 GRPO = config["grpo"]
+# grpo keys that change neither the final checkpoint nor its summary: how many older checkpoints
+# are kept, where metrics are reported, the data-loading processes, and the share of GPU memory the
+# vLLM rollout engine takes.
+GRPO_SIDE_KEYS = ("save_total_limit", "report_to", "dataloader_num_workers", "vllm_gpu_memory_utilization")
 
 
 rule grpo:
@@ -19,10 +23,11 @@ rule grpo:
     params:
         run_config=RUN_CONFIG,
         launch=launch_prefix(GRPO["num_gpus"], GRPO["num_nodes"]),
-        # what the job reads of the config (a change re-runs it)
-        grpo=GRPO,
-        student=config["student"],
-        spec=config["models"][config["student"]["model"]],
+        # what the job reads of the config (a change re-runs it); rollouts sample with grpo's
+        # temperature and max_completion_length, never with the spec's sampling
+        grpo=reads({key: value for key, value in GRPO.items() if key not in GRPO_SIDE_KEYS}),
+        student=reads(config["student"]),
+        spec=model_reads(config["student"]["model"], without=("sampling",)),
     resources:
         **slurm_resources(GRPO["num_gpus"], GRPO["num_nodes"]),
     log:

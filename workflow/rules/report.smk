@@ -8,7 +8,7 @@ rule run_manifest:
         report(f"{RUN}/provenance/run_manifest.json", caption="../report/run_manifest.rst", category="Provenance"),
     params:
         run_config=RUN_CONFIG,
-        config=config,  # the manifest records the whole config
+        config=reads(config),  # the manifest records the whole config
     log:
         f"{LOGS}/run_manifest.log",
     conda:

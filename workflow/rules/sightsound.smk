@@ -27,7 +27,8 @@ rule agfv:
         f"{RUN}/sightsound/agfv/{{shard}}.jsonl",
     params:
         run_config=RUN_CONFIG,
-        spec=lambda w: config["models"][SIGHTSOUND["checker"]],
+        # the checker answers each trace once, whatever its spec's sampling.n
+        spec=lambda w: model_reads(SIGHTSOUND["checker"], n=1),
         prompt=SIGHTSOUND["checker_prompt"],
     log:
         f"{LOGS}/agfv/{{shard}}.log",

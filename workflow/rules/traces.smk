@@ -30,8 +30,8 @@ rule teacher:
     params:
         run_config=RUN_CONFIG,
         # what the job reads from the run config (a change re-runs it)
-        teacher=lambda w: TEACHERS[w.teacher],
-        spec=lambda w: config["models"][TEACHERS[w.teacher]["model"]],
+        teacher=lambda w: reads(TEACHERS[w.teacher]),
+        spec=lambda w: model_reads(TEACHERS[w.teacher]["model"]),
         splits=config["traces"]["splits"],
     log:
         f"{LOGS}/teacher/{{teacher}}/{{shard}}.log",
@@ -51,8 +51,9 @@ rule merge_traces:
         f"{RUN}/merged/{{shard}}.jsonl",
     params:
         run_config=RUN_CONFIG,
-        merger=config["merger"],
-        spec=config["models"][config["merger"]["model"]] if config["merger"]["model"] in config["models"] else {},
+        merger=reads(config["merger"]),
+        # the merger answers each question once, whatever its spec's sampling.n
+        spec=model_reads(config["merger"]["model"], n=1) if config["merger"]["model"] in config["models"] else {},
     log:
         f"{LOGS}/merge_traces/{{shard}}.log",
     conda:
@@ -76,7 +77,7 @@ rule filter_traces:
         difficulty=f"{RUN}/avrt20k/difficulty.jsonl",
     params:
         run_config=RUN_CONFIG,
-        filter=config["filter"],
+        filter=reads(config["filter"]),
     log:
         f"{LOGS}/filter_traces.log",
     conda:
@@ -111,7 +112,8 @@ rule trace_stats:
         png=report(f"{RUN}/avrt20k/stats.png", caption="../report/trace_stats.rst", category="AVRT-20K"),
     params:
         run_config=RUN_CONFIG,
-        student=config["models"].get(config["student"]["model"], {}),
+        # the job reads only where the student's tokenizer loads from (it counts the tokens)
+        tokenizer=student_tokenizer(),
     log:
         f"{LOGS}/trace_stats.log",
     conda:

@@ -6,6 +6,9 @@
 from avrt.training.launch import launch_prefix, slurm_resources
 
 SFT = config["sft"]
+# sft keys that change neither the final checkpoint nor its summary: how many older checkpoints are
+# kept, where metrics are reported, and the data-loading processes (the data order is the sampler's).
+SFT_SIDE_KEYS = ("save_total_limit", "report_to", "dataloader_num_workers")
 if SFT["data"]["source"] == "released" and not SFT["data"]["released_train"]:
     raise WorkflowError("config key 'sft.data.released_train' must list the released AVRT-20K files")
 _SHARD_MANIFESTS = [f"{RUN}/data/shards/{shard}.jsonl" for shard in SHARDS]
@@ -31,10 +34,11 @@ rule sft:
     params:
         run_config=RUN_CONFIG,
         launch=launch_prefix(SFT["num_gpus"], SFT["num_nodes"]),
-        # what the job reads of the config (a change re-runs it)
-        sft=SFT,
-        student=config["student"],
-        spec=config["models"][config["student"]["model"]],
+        # what the job reads of the config (a change re-runs it); training never decodes with the
+        # spec's sampling (evaluation does)
+        sft=reads({key: value for key, value in SFT.items() if key not in SFT_SIDE_KEYS}),
+        student=reads(config["student"]),
+        spec=model_reads(config["student"]["model"], without=("sampling",)),
     resources:
         **slurm_resources(SFT["num_gpus"], SFT["num_nodes"]),
     log:

@@ -73,8 +73,36 @@ def _object_branch(schema: dict, root: dict) -> dict | None:
     return None
 
 
+# A number as people write it, which YAML 1.1 (PyYAML, and Snakemake's --configfile loader) reads
+# as a string when its mantissa has no dot: `2e-6`, `1E5`.
+_NUMBER = re.compile(r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def _types(schema: dict, root: dict) -> set[str]:
+    """The JSON types a schema node admits, over its anyOf/oneOf branches."""
+    schema = _resolve(schema, root)
+    declared = schema.get("type", [])
+    types = {declared} if isinstance(declared, str) else set(declared)
+    for branch in schema.get("anyOf", []) + schema.get("oneOf", []):
+        types |= _types(branch, root)
+    return types
+
+
+def _coerce_number(value: str, schema: dict, root: dict) -> Any:
+    """`value` as a number where the schema wants a number and no string (else unchanged)."""
+    types, text = _types(schema, root), value.strip()
+    if "string" in types or not types & {"number", "integer"} or not _NUMBER.fullmatch(text):
+        return value
+    number = int(text) if text.lstrip("+-").isdigit() else float(text)
+    if "number" not in types and isinstance(number, float) and number.is_integer():
+        return int(number)  # `1e3` where an integer is wanted
+    return number
+
+
 def _fill_defaults(value: Any, schema: dict, root: dict) -> Any:
     schema = _resolve(schema, root)
+    if isinstance(value, str):
+        return _coerce_number(value, schema, root)
     if isinstance(value, dict):
         obj = _object_branch(schema, root)
         if obj is None:
@@ -117,7 +145,10 @@ def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
 
 
 def validate_config(config: dict, schema: dict | None = None) -> dict:
-    """Return a default-filled copy of `config`; raise ConfigError naming the offending key."""
+    """Return a default-filled copy of `config`; raise ConfigError naming the offending key.
+
+    A string that spells a number (`2e-6`, which YAML 1.1 reads as a string) becomes that number
+    wherever the schema wants a number, whichever loader read the file."""
     root = schema or load_schema()
     filled = _fill_defaults(copy.deepcopy(config), root, root)
     validator = jsonschema.Draft202012Validator(root)

@@ -25,7 +25,7 @@ from avrt.core.media import MediaParams, media_from_files
 from avrt.core.prompts import Prompt, load_prompt, render_student_prompt, render_teacher_prompt
 from avrt.core.rows import BenchmarkRecord, Prediction, write_rows
 from avrt.evaluation.records import read_records
-from avrt.models.spec import ModelSpec, model_spec
+from avrt.models.spec import EVALUATION_SAMPLING, ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +58,8 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
 
     if mask not in MASKS:
         raise ValueError(f"unknown modality mask {mask!r} (known: {', '.join(MASKS)})")
-    if spec.sampling.temperature != 0 or spec.sampling.n != 1:  # evaluation decodes greedily, once
-        spec = replace(spec, sampling=replace(spec.sampling, temperature=0.0, n=1))
+    if any(getattr(spec.sampling, key) != value for key, value in EVALUATION_SAMPLING.items()):
+        spec = replace(spec, sampling=replace(spec.sampling, **EVALUATION_SAMPLING))  # greedy, once
     supported = frozenset(get_adapter(spec.family).modalities)
     settings = {"model": asdict(spec), "prompt": prompt_mode, "mask": mask, "media": params.digest()}
     if teacher is not None:

@@ -12,6 +12,9 @@ from dataclasses import dataclass, field
 from avrt.core.config import ConfigError, check_remote_code, load_schema, validate_config
 
 BACKENDS = ("vllm", "hf")
+# Evaluation decodes every item greedily, once, whatever sampling its model's spec sets (the
+# evaluation stage applies it; the workflow's evaluate rules read these values, not the spec's).
+EVALUATION_SAMPLING = {"temperature": 0.0, "n": 1}
 
 
 @dataclass(frozen=True)
