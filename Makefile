@@ -1,9 +1,17 @@
 # Two entry points for a fresh machine:  `make demo`  and  `make test`.
-# Each creates .venv with pinned versions first (CPU only; no vLLM/DeepSpeed).
+# Each creates .venv with pinned versions first (no vLLM/DeepSpeed); the demo and the tests run
+# on the CPU. `pip install torch==...` from PyPI installs PyPI's default Linux build, which
+# includes the CUDA libraries (nvidia-* and triton wheels, about 3 GB to download, over 5 GB
+# installed). On a machine that can reach PyTorch's CPU wheel index, install the CPU-only build
+# of the same versions instead:
+#   make setup TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= 2
+TORCH_INDEX ?=
+# where `make dryrun-full` writes its stub annotation files (git-ignored)
+DRYRUN_STUBS ?= results/dryrun-stubs
 # Rules call the `avrt` CLI of this venv.
 export PATH := $(abspath $(BIN)):$(PATH)
 
@@ -14,14 +22,15 @@ setup: $(VENV)/.installed
 # torch first, pinned, so that nothing later resolves a different build; then the package.
 $(VENV)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet torch==2.14.1 torchvision==0.29.1
+	$(BIN)/pip install --quiet $(TORCH_INDEX) torch==2.14.1 torchvision==0.29.1
 	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
 	touch $@
 
 demo: setup
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES)
 
-# The SightSound-R1 recipe on the demo (tiny models in place of the real checkpoints).
+# The SightSound-R1 recipe on the demo (tiny models in place of the real checkpoints): runs the
+# rules `make demo` does not (sightsound_consensus, agfv, sightsound_export).
 demo-sightsound: setup
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config/demo.yaml \
 		config/recipes/sightsound-r1.yaml config/recipes/sightsound-r1-demo.yaml
@@ -36,8 +45,11 @@ lint: setup
 	$(BIN)/snakemake --lint
 	$(BIN)/lint-imports --no-cache
 
+# `snakemake -n` on the paper's full-scale config. A fresh checkout has no AVQA annotations or
+# benchmark files, so the dry run reads stubs of the official AVQA size (the DAG opens no clip).
 dryrun-full: setup
-	$(BIN)/snakemake -n --configfile config/config.yaml
+	$(BIN)/python -m avrt.demo.dry_run $(DRYRUN_STUBS) config/config.yaml
+	$(BIN)/snakemake -n --configfile config/config.yaml $(DRYRUN_STUBS)/overlay.yaml
 
 report: setup
 	$(BIN)/snakemake --configfile config/demo.yaml --report results/report.html

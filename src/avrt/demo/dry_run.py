@@ -1,9 +1,21 @@
-"""Stub inputs of the official AVQA size, for `snakemake -n` on the full-scale DAG (tests, benchmarks)."""
+"""Stub inputs of the official AVQA size, for `snakemake -n` on the full-scale DAG (tests, benchmarks,
+`make dryrun-full`).
+
+    python -m avrt.demo.dry_run OUT_DIR [CONFIG ...]
+
+writes the stubs for the configs (layered left to right, as `--configfile` does; default
+config/config.yaml) to OUT_DIR and prints the overlay to add after them:
+
+    snakemake -n --configfile config/config.yaml OUT_DIR/overlay.yaml
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+
+from avrt.core.config import deep_merge, load_yaml
 
 
 def write_dry_run_stubs(out_dir: str | Path, config: dict, n_qa: int = 57335, n_clips: int = 45867,
@@ -27,3 +39,21 @@ def write_dry_run_stubs(out_dir: str | Path, config: dict, n_qa: int = 57335, n_
     path = out / "overlay.yaml"
     path.write_text(json.dumps(overlay))  # JSON is YAML
     return path
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m avrt.demo.dry_run",
+                                 description="Write stub AVQA annotations and benchmark files of the official "
+                                             "size, and a config overlay naming them, for `snakemake -n`.")
+    ap.add_argument("out_dir", help="directory for the stubs and overlay.yaml")
+    ap.add_argument("configs", nargs="*", default=["config/config.yaml"],
+                    help="config files, layered left to right (default: config/config.yaml)")
+    args = ap.parse_args(argv)
+    config: dict = {}
+    for path in args.configs:
+        config = deep_merge(config, load_yaml(path))
+    print(write_dry_run_stubs(args.out_dir, config))
+
+
+if __name__ == "__main__":
+    main()
