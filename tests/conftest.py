@@ -79,3 +79,13 @@ def run_snakemake(cwd: Path, *args: str, check: bool = True, timeout: int = 900,
 @pytest.fixture
 def workflow_dir(tmp_path) -> Path:
     return copy_workflow(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> Path:
+    """The whole demo, run once as the README says (`--profile profiles/local`): the workflow copy
+    it ran in. Tests read its outputs and dry-run against it; none of them changes it."""
+    workdir = copy_workflow(tmp_path_factory.mktemp("demo"))
+    run_snakemake(workdir, "--cores", "2", "--profile", "profiles/local", timeout=1800)
+    return workdir
+

@@ -48,3 +48,13 @@ def test_avqa_annotation_that_is_not_json_is_named_by_ingest(tmp_path, capsys):
     assert main(args) == 2
     assert f"{bad}:2:2: not valid JSON" in capsys.readouterr().err
     assert not (tmp_path / "data" / "manifest.jsonl").exists()
+
+
+def test_validate_config_names_the_line_of_a_yaml_syntax_error(tmp_path, capsys):
+    """Snakemake's own message for a broken --configfile names neither file nor line; this does."""
+    from avrt.cli import main
+
+    bad = tmp_path / "overlay.yaml"
+    bad.write_text("sft:\n  max_steps: 10\n   learning_rate: 1.0e-5\n")
+    assert main(["validate-config", str(REPO / "config" / "config.yaml"), str(bad)]) == 2
+    assert re.search(rf"{re.escape(str(bad))}:3:\d+: not valid YAML", capsys.readouterr().err)

@@ -84,8 +84,8 @@ def test_paper_profile_gives_training_the_configs_gpus_and_nodes(workflow_dir, t
     assert (grpo["nodes"], grpo["tasks"], grpo["slurm_extra"]) == ("2", "16", "--gpus-per-node=8")
 
 
-def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
-    run_snakemake(workflow_dir, "--cores", "2", "--profile", "profiles/local")
+def test_demo_runs_end_to_end_and_reruns_nothing(demo_run, tmp_path):
+    workflow_dir = demo_run
     run = workflow_dir / "results/demo"
     summary = json.loads((run / "data/data_summary.json").read_text())
     assert summary["media"]["failed"] == 0 and summary["media"]["audio_padded_clips"] == 1
@@ -128,7 +128,7 @@ def test_demo_runs_end_to_end_and_reruns_nothing(workflow_dir):
     # training reads the media, so the trained students are evaluated again; the base model is not
     assert forced["sft"] == forced["grpo"] == 1 and forced["evaluate"] == 2 * 11
     # a changed config key re-runs the stages that read it and what follows, nothing upstream
-    overlay = workflow_dir / "merger_reasoning.yaml"
+    overlay = tmp_path / "merger_reasoning.yaml"
     overlay.write_text("merger: {teacher_text: reasoning}\n")
     changed = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--configfile", "config/demo.yaml",
                                        str(overlay)).stdout)
