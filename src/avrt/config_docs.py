@@ -39,6 +39,9 @@ which none names a `run` layer on `config/config.yaml` (`--configfile my.yaml` i
 avrt validate-config config/config.yaml config/recipes/<name>.yaml   # prints the config with defaults
 ```
 
+It names the file and line of a YAML syntax error, which Snakemake's own message for a broken
+`--configfile` does not.
+
 YAML note: an exponent without a dot (`2e-6`) is a string to YAML 1.1 (PyYAML, and Snakemake's
 `--configfile`); validation reads it as the number wherever a key takes a number, so `2e-6` and
 `2.0e-6` are the same setting.
