@@ -16,7 +16,8 @@ PROMPT = "What makes the sound? Choose one: (A) a dog (B) a car"
 
 # family -> (golden case, modalities, extra spec keys)
 CASES = [
-    ("kimi_vl", "frames", ("frames",), {"backend": "vllm", "trust_remote_code": True}),
+    ("kimi_vl", "frames", ("frames",),
+     {"backend": "vllm", "trust_remote_code": True, "revision": "16681d8ac24e505088698e4e34ea494dd6e24400"}),
     ("audio_flamingo3", "audio_think", ("audio",),
      {"prompt_suffix": " Please think and reason about the input audio before you respond."}),
     ("qwen2_5_vl", "frames", ("frames",), {}),

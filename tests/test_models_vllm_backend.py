@@ -19,19 +19,22 @@ from avrt.models.spec import ModelSpec
 from avrt.models.vllm_backend import VLLMBackend, engine_kwargs, sampling_kwargs
 
 
+KIMI_REVISION = "16681d8ac24e505088698e4e34ea494dd6e24400"  # remote code runs only at a pinned commit
+
+
 def spec(**extra) -> ModelSpec:
     return ModelSpec.from_config("visual_teacher", {
         "family": "kimi_vl", "checkpoint": "moonshotai/Kimi-VL-A3B-Thinking", "backend": "vllm",
-        "trust_remote_code": True, "tensor_parallel_size": 2, "max_num_seqs": 16, "limit_mm_per_prompt": {"image": 8},
+        "revision": KIMI_REVISION, "trust_remote_code": True, "tensor_parallel_size": 2, "max_num_seqs": 16, "limit_mm_per_prompt": {"image": 8},
         "sampling": {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 4096, "n": 2, "seed": 5}, **extra,
     })
 
 
 def test_engine_arguments_come_from_the_spec():
-    kwargs = engine_kwargs(spec(revision="abc123"))
+    kwargs = engine_kwargs(spec())
     assert kwargs == {
         "model": "moonshotai/Kimi-VL-A3B-Thinking", "tokenizer": "moonshotai/Kimi-VL-A3B-Thinking",
-        "revision": "abc123", "trust_remote_code": True, "dtype": "bfloat16", "tensor_parallel_size": 2,
+        "revision": KIMI_REVISION, "trust_remote_code": True, "dtype": "bfloat16", "tensor_parallel_size": 2,
         "max_model_len": 32768, "max_num_seqs": 16, "gpu_memory_utilization": 0.9, "seed": 5,
         "limit_mm_per_prompt": {"image": 8},
     }

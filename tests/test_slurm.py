@@ -181,7 +181,8 @@ def smoke_workdir(tmp_path: Path) -> Path:
 def test_gpu_smoke_on_fake_gres_fails_clearly_when_torch_sees_no_gpu(slurm_cluster, tmp_path):
     workdir = smoke_workdir(tmp_path)
     target = "results/gpu_smoke/2gpu.txt"
-    result = run_snakemake(workdir, "--profile", str(CI_PROFILE), target, env=slurm_cluster.env)
+    # no retries: the profile's would submit the failing job twice more, with the same outcome
+    result = run_snakemake(workdir, "--profile", str(CI_PROFILE), "--retries", "0", target, env=slurm_cluster.env)
 
     assert result.returncode != 0
     assert len(submitted_jobs(result)) == 1
