@@ -15,7 +15,7 @@ DRYRUN_STUBS ?= results/dryrun-stubs
 # Rules call the `avrt` CLI of this venv.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo demo-sightsound test test-fast lint dryrun-full report bench clean-demo
+.PHONY: setup demo demo-sightsound test test-fast lint mutation dryrun-full report bench clean-demo
 
 setup: $(VENV)/.installed
 
@@ -44,6 +44,13 @@ test-fast: setup
 lint: setup
 	$(BIN)/snakemake --lint
 	$(BIN)/lint-imports --no-cache
+
+# Mutation testing of the core rule modules (settings: pyproject.toml [tool.mutmut]); results are
+# cached in mutants/ (git-ignored), so a rerun only re-tests what changed. Score = killed / (mutants - equivalent).
+MUTATION_CHILDREN ?= $(CORES)
+mutation: setup
+	$(BIN)/mutmut run --max-children $(MUTATION_CHILDREN)
+	$(BIN)/python scripts/mutation/report.py --survivors --min-score 90
 
 # `snakemake -n` on the paper's full-scale config. A fresh checkout has no AVQA annotations or
 # benchmark files, so the dry run reads stubs of the official AVQA size (the DAG opens no clip).

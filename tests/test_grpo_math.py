@@ -60,6 +60,18 @@ def test_advantages_reject_bad_input(rewards, size, message):
         group_advantages(rewards, size)
 
 
+def test_groups_of_two_completions_are_allowed():
+    assert group_advantages(torch.tensor([1.0, 0.0, 0.5, 0.5]), 2, eps=0.0).tolist() == pytest.approx(
+        [1 / math.sqrt(2), -1 / math.sqrt(2), 0.0, 0.0])
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.float64, torch.bfloat16])
+def test_advantages_are_float32_whatever_the_reward_dtype(dtype):
+    adv = group_advantages(torch.tensor([1, 0, 0, 0, 2, 2, 2, 2], dtype=dtype), 4, eps=0.0)
+    assert adv.dtype == torch.float32
+    assert adv.tolist() == pytest.approx([1.5, -0.5, -0.5, -0.5, 0.0, 0.0, 0.0, 0.0])
+
+
 # ---------------------------------------------------------------- loss
 
 EPS, BETA = 0.2, 0.01  # the paper's clip range and KL weight (grpo.epsilon, grpo.beta)
@@ -220,12 +232,60 @@ def test_bfloat16_log_probs_are_computed_in_float32():
     ({"advantages": torch.zeros(2)}, r"advantages must have shape \(3,\)"),
     ({"completion_mask": torch.ones(3, 5)}, r"completion_mask has shape \(3, 5\)"),
     ({"old_logps": torch.zeros(2, 4)}, r"old_logps has shape \(2, 4\)"),
+    ({"ref_logps": torch.zeros(3, 3)}, r"ref_logps has shape \(3, 3\), policy_logps \(3, 4\)"),
 ])
 def test_loss_rejects_bad_input(kwargs, message):
     policy, old, ref, adv, mask = tensors(requires_grad=False)
     args = {"advantages": adv, "completion_mask": mask, "old_logps": old, "ref_logps": ref, **kwargs}
     with pytest.raises(ValueError, match=message):
         grpo_loss(policy, **args)
+
+
+def test_loss_rejects_log_probs_that_are_not_batch_by_tokens():
+    with pytest.raises(ValueError, match=r"policy_logps must be \(batch, tokens\), got shape \(4,\)"):
+        grpo_loss(torch.zeros(4), torch.zeros(4), torch.ones(4))
+
+
+def test_loss_is_float32_with_float64_advantages():
+    policy, old, ref, adv, mask = tensors(requires_grad=False)
+    out = grpo_loss(policy, adv.double(), mask, old_logps=old, ref_logps=ref)
+    want, _, _ = reference(POLICY, OLD, REF, ADVANTAGES, MASK, EPS, BETA)
+    assert out.loss.dtype == torch.float32
+    assert out.loss.item() == pytest.approx(want, rel=1e-6)
+
+
+def test_metrics_of_a_single_token_batch():
+    out = grpo_loss(torch.tensor([[-1.0, 0.0]]), torch.tensor([1.0]), torch.tensor([[True, False]]),
+                    old_logps=torch.tensor([[-1.5, 0.0]]), ref_logps=torch.tensor([[-1.0, 0.0]]))
+    assert out.ratio_mean.item() == pytest.approx(math.exp(0.5), rel=1e-6)
+    assert out.clip_fraction.item() == 1.0 and out.kl.item() == 0.0
+
+
+def test_zero_advantage_tokens_are_never_counted_as_clipped():
+    # An all-equal group's completions get advantage exactly 0: both branches of the min are 0.
+    policy = torch.tensor([[-1.0, -1.0]])
+    out = grpo_loss(policy, torch.zeros(1), torch.ones(1, 2), old_logps=torch.tensor([[-2.0, 0.0]]), beta=0.0)
+    assert out.clip_fraction.item() == 0.0 and out.loss.item() == 0.0
+
+
+def exact_log(value: float) -> float:
+    """A float32 x with exp(x) == value exactly in torch (found next to log(value))."""
+    x = torch.tensor(math.log(value))
+    for _ in range(200):
+        got = torch.exp(x).item()
+        if got == value:
+            return x.item()
+        x = torch.nextafter(x, torch.tensor(-math.inf if got > value else math.inf))
+    pytest.skip(f"no float32 log of {value} found")
+
+
+def test_ratios_exactly_at_the_clip_bounds_are_not_counted_as_clipped():
+    # epsilon 0.5: the bounds 0.5 and 1.5 are exact in binary; clamp leaves such a ratio unchanged.
+    policy = torch.tensor([[exact_log(0.5)], [exact_log(1.5)]])
+    out = grpo_math.grpo_loss(policy, torch.tensor([-1.0, 1.0]), torch.ones(2, 1), old_logps=torch.zeros(2, 1),
+                              epsilon=0.5, beta=0.0)
+    assert out.ratio_mean.item() == 1.0
+    assert out.clip_fraction.item() == 0.0
 
 
 @pytest.mark.integration

@@ -10,11 +10,13 @@ import pytest
 from avrt.core.config import load_config
 from avrt.training.rewards import (
     REWARD_FACTORIES,
+    RewardBreakdown,
     accuracy_reward,
     build_rewards,
     format_reward,
     length_reward,
     make_reward,
+    register_reward,
     score_completions,
     think_word_count,
 )
@@ -135,6 +137,23 @@ def test_registry_names_and_unknown_name():
         make_reward("lenght")
 
 
+def test_a_registered_reward_is_built_by_name_and_a_name_is_taken_once(monkeypatch):
+    monkeypatch.setattr("avrt.training.rewards.REWARD_FACTORIES", dict(REWARD_FACTORIES))
+    from avrt.training import rewards
+
+    @register_reward("brevity")
+    def brevity_reward(limit: int = 3):
+        def reward(completions, **_columns):
+            return [1.0 if len(text.split()) <= limit else 0.0 for text in completions]
+        return reward
+
+    assert rewards.REWARD_FACTORIES["brevity"] is brevity_reward
+    assert build_rewards({"rewards": ["brevity"], "brevity_reward": {"limit": 1}})["brevity"](["a", "a b"]) == [1.0, 0.0]
+    with pytest.raises(ValueError, match="reward 'format' is already registered"):
+        register_reward("format")(format_reward)
+    assert rewards.REWARD_FACTORIES["format"] is format_reward
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"sigma": 0}, "sigma must be > 0"),
     ({"w_min": 201, "w_max": 200}, "w_min .* must not exceed w_max"),
@@ -175,6 +194,27 @@ def test_build_rewards_follows_the_length_settings_and_ablation():
 def test_build_rewards_label_column_for_teacher_labels():
     rewards = build_rewards({"rewards": ["accuracy"], "length_reward": {}}, label_column="teacher_answer")
     assert score_completions(rewards, [output("x", "D")], teacher_answer=["D"], answer=["A"]).total == [1.0]
+
+
+def test_build_rewards_reads_the_label_column_from_the_block():
+    rewards = build_rewards({"rewards": ["accuracy"], "length_reward": {}, "label_column": "teacher_answer"})
+    assert score_completions(rewards, [output("x", "D")], teacher_answer=["D"], answer=["A"]).total == [1.0]
+    default = build_rewards({"rewards": ["accuracy"], "length_reward": {}, "label_column": None})
+    assert score_completions(default, [output("x", "D")], teacher_answer=["D"], answer=["A"]).total == [0.0]
+
+
+def test_an_empty_batch_has_nan_means_and_no_totals():
+    assert score_completions({"format": FORMAT}, []) == RewardBreakdown(total=[], components={"format": []})
+    means = RewardBreakdown(total=[], components={"format": []}).means()
+    assert list(means) == ["reward", "rewards/format"] and all(math.isnan(v) for v in means.values())
+
+
+def test_a_reward_returning_the_wrong_number_of_values_is_an_error():
+    def short(completions, **_columns):
+        return [1.0]
+
+    with pytest.raises(ValueError, match="reward 'short' returned 1 values for 2 completions"):
+        score_completions({"format": FORMAT, "short": short}, [output("x"), output("y")])
 
 
 @pytest.mark.parametrize(("names", "message"), [

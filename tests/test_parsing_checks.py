@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from avrt.core.parsing import MergerStatus, check_merger_output, parse_fact_check_verdict
+from avrt.core.parsing import MergerStatus, check_merger_output, parse_fact_check_verdict, response_text
 
 MERGED = (
     "<think>The audio has a driving electronic beat and the frames show cars racing at night; "
@@ -56,3 +56,23 @@ def test_merger_check_returns_the_merged_reasoning():
 def test_fact_check_verdict(reply, accepted, verdict):
     result = parse_fact_check_verdict(reply)
     assert (result.accepted, result.verdict) == (accepted, verdict)
+
+
+@pytest.mark.parametrize(("output", "n_options", "status"), [
+    ("<think>weighing both</think><answer>E</answer>", 4, MergerStatus.OUT_OF_RANGE),
+    ("<think>weighing both</think><answer>a dog</answer>", 4, MergerStatus.INVALID_ANSWER),
+])
+def test_merger_check_keeps_the_reasoning_of_a_rejected_answer(output, n_options, status):
+    check = check_merger_output(output, n_options)
+    assert (check.status, check.letter, check.think, check.ok) == (status, None, "weighing both", False)
+
+
+@pytest.mark.parametrize(("output", "said"), [
+    ("<think>The horn is audible.</think>\n  Yes, it is. \n", "Yes, it is."),
+    ("◁think▷hmm◁/think▷No", "No"),
+    ("  plain reply\n", "plain reply"),
+    ("<think>still thinking about the horn", ""),
+    ("", ""),
+])
+def test_response_text_is_what_follows_the_thinking(output, said):
+    assert response_text(output) == said

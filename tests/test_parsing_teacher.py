@@ -69,6 +69,19 @@ CASES = [
     ("<think>It is D.</think>", OPTIONS, None, ParseStatus.NO_ANSWER),  # stated only while thinking
     ("(A) Crime thrillers are dark.\n(D) Racing scenes fit best.", OPTIONS, None, ParseStatus.NO_ANSWER),
     ("", OPTIONS, None, ParseStatus.NO_ANSWER),
+    # an answer phrase at the very end, after earlier lines, and one whose next line says something else
+    ("The answer is (B)", OPTIONS, "B", ParseStatus.OK),
+    ("Calm voice-over throughout.\nThe answer is (B)", OPTIONS, "B", ParseStatus.OK),
+    ("The answer is Documentary narration\nCrime thriller scene was my first thought.\nDone", OPTIONS, "B",
+     ParseStatus.OK_OPTION_TEXT),
+    # the last line: trailing blank lines, three lines, a letter with its bracket or full stop
+    ("Loud engines and screeching tyres.\nD\n\n", OPTIONS, "D", ParseStatus.OK),
+    ("Loud engines.\nScreeching tyres.\n(D)", OPTIONS, "D", ParseStatus.OK),
+    ("Loud engines and screeching tyres.\nD)", OPTIONS, "D", ParseStatus.OK),
+    ("Loud engines and screeching tyres.\nD.", OPTIONS, "D", ParseStatus.OK),
+    ("Mallets on wooden bars.\n(A) Xylophone solo", ["Xylophone solo", "Drums", "Guitar", "Violin"], "A",
+     ParseStatus.OK),
+    ("Loud engines and screeching tyres.\nOption D", OPTIONS, None, ParseStatus.NO_ANSWER),  # no cue, not bare
 ]
 
 
@@ -121,3 +134,70 @@ def test_result_serialises_to_a_json_row():
     parsed = parse_teacher_answer(KIMI, OPTIONS)
     row = json.loads(json.dumps(parsed.to_dict()))
     assert (row["status"], row["letter"], row["span"]) == ("ok", "D", list(parsed.span))
+
+
+def test_result_row_has_every_field():
+    row = parse_teacher_answer("Engines roar.\nAnswer: (D)", OPTIONS).to_dict()
+    assert row == {"status": "ok", "letter": "D", "reasoning": "Engines roar.", "reasoning_source": "response",
+                   "thinking": None, "span": [14, 25], "matched": "Answer: (D)"}
+    assert type(row["status"]) is str
+    none = parse_teacher_answer("I cannot tell.", OPTIONS).to_dict()
+    assert (none["status"], none["span"], none["matched"]) == ("no_answer", None, None)
+
+
+def test_a_verdict_phrase_stays_in_the_reasoning():
+    text = "Engines roar over a driving beat. (D) is correct."
+    parsed = parse_teacher_answer(text, OPTIONS)
+    assert (parsed.letter, parsed.reasoning, parsed.matched) == ("D", text, "(D) is correct")
+
+
+def test_the_deciding_statement_is_the_one_that_named_the_option():
+    text = "The answer is Documentary narration\nCrime thriller scene was my first thought."
+    assert parse_teacher_answer(text, OPTIONS).matched == "answer is Documentary narration"
+    final = parse_teacher_answer("Loud engines.\n  (D) Action movie or racing scene  \n", OPTIONS)
+    assert final.matched == "(D) Action movie or racing scene"
+    assert final.reasoning == "Loud engines."
+
+
+def test_a_cue_that_names_no_option_leaves_the_last_line_to_decide():
+    parsed = parse_teacher_answer("The answer is hard to hear over the music.\nD", OPTIONS)
+    assert (parsed.letter, parsed.status, parsed.matched) == ("D", ParseStatus.OK, "D")
+
+
+def test_thinking_is_kept_whatever_the_status():
+    unmatched = parse_teacher_answer("<think>Engines.</think>Answer: a loud explosion", OPTIONS)
+    assert (unmatched.status, unmatched.thinking) == (ParseStatus.UNMATCHED_TEXT, "Engines.")
+    stated_only_while_thinking = parse_teacher_answer("<think>It is D.</think>", OPTIONS)
+    assert (stated_only_while_thinking.thinking, stated_only_while_thinking.reasoning) == ("It is D.", "It is D.")
+    nested = parse_teacher_answer("<think>first pass</think> second pass</think>Answer: C", OPTIONS)
+    assert (nested.letter, nested.thinking) == ("C", "first pass second pass")
+
+
+def test_an_answer_alone_without_thinking_has_no_reasoning():
+    parsed = parse_teacher_answer("Answer: (D)", OPTIONS)
+    assert (parsed.reasoning, parsed.reasoning_source, parsed.thinking) == ("", "none", None)
+
+
+def test_an_answer_on_the_line_after_its_cue_is_one_statement():
+    parsed = parse_teacher_answer("Calm voice-over.\nAnswer:\n(B) Documentary narration\nThat is all.", OPTIONS)
+    assert parsed.letter == "B" and parsed.matched == "Answer:\n(B) Documentary narration"
+    assert parsed.reasoning == "Calm voice-over.\nThat is all."
+
+
+def test_an_answer_tag_may_hold_the_option_text():
+    parsed = parse_teacher_answer("<answer>Documentary narration</answer>", OPTIONS)
+    assert (parsed.letter, parsed.status) == ("B", ParseStatus.OK_OPTION_TEXT)
+
+
+@pytest.mark.parametrize(("output", "reasoning"), [
+    ("Line one.\nLine two.\nAnswer: (D)\nLine four.", "Line one.\nLine two.\nLine four."),
+    ("Engines.\nAnswer: (C)\nAnswer: C", "Engines."),
+    ("Answer: (D)\nLine two.\nLine three.", "Line two.\nLine three."),
+    ("Engines.\nAnswer: (D)\n\nLine four.", "Engines.\n\nLine four."),
+    ("Answer: <answer>D</answer>\nEngines.\nAnswer: D", "Engines."),
+    ("Engines roar.\n<answer>D</answer>.", "Engines roar."),
+    ("Engines roar. Answer: (D)\nA chase follows.", "Engines roar. \nA chase follows."),
+])
+def test_answer_lines_leave_the_reasoning_around_them(output, reasoning):
+    parsed = parse_teacher_answer(output, OPTIONS)
+    assert parsed.ok and parsed.reasoning == reasoning
