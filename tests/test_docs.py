@@ -21,7 +21,13 @@ from conftest import BIN, REPO, copy_workflow, run_snakemake, workflow_env
 README = REPO / "README.md"
 VENV = BIN.parent
 # make must not (re)install the venv: `setup` depends on it, and it may be older than pyproject.toml
-MAKE = ["make", f"VENV={VENV}", "-o", f"{VENV}/.installed"]
+MAKE = ["make", "--no-print-directory", f"VENV={VENV}", "-o", f"{VENV}/.installed"]
+
+
+def top_level_make_env() -> dict[str, str]:
+    """The environment of a make started by hand: under `make test` the inner make would inherit
+    its parent's level and flags (and print "Entering directory" lines)."""
+    return {k: v for k, v in workflow_env().items() if k not in ("MAKELEVEL", "MAKEFLAGS", "MFLAGS")}
 
 
 def readme() -> str:
@@ -45,7 +51,8 @@ def paragraph(text: str, start: str) -> str:
 
 
 def make_n(target: str) -> str:
-    proc = subprocess.run([*MAKE, "-n", target], cwd=REPO, capture_output=True, text=True, check=True)
+    proc = subprocess.run([*MAKE, "-n", target], cwd=REPO, capture_output=True, text=True, check=True,
+                          env=top_level_make_env())
     return proc.stdout.replace("\\\n", " ")
 
 
@@ -157,7 +164,7 @@ def test_make_dryrun_full_writes_stubs_then_dry_runs_the_full_config(tmp_path):
     shutil.copy2(REPO / "Makefile", workdir / "Makefile")
     assert not (workdir / "data").exists()
     proc = subprocess.run([*MAKE, "dryrun-full"], cwd=workdir, capture_output=True, text=True,
-                          env=workflow_env(), timeout=300)
+                          env=top_level_make_env(), timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     total = int(re.search(r"^total\s+(\d+)$", proc.stdout, re.M).group(1))
     assert total > 4 * 64  # per shard of 64: media, two teachers, merger; then training and evaluation
