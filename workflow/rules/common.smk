@@ -349,8 +349,9 @@ def missing_paths():
 
 # Before the first job of a real run (dry runs and --lint do not need the data).
 onstart:
-    if missing_paths():
+    missing = missing_paths()
+    if missing:
         raise WorkflowError(
             "nothing was run: these config keys name paths that do not exist\n"
-            + "\n".join(f"  {key}: {path!r}" for key, path in missing_paths())
+            + "\n".join(f"  {key}: {path!r}" for key, path in missing)
         )
