@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -23,7 +24,8 @@ from avrt.training.grpo import (
 )
 from avrt.training.grpo_math import group_advantages, grpo_loss
 from avrt.training.rewards import build_rewards, score_completions
-from avrt.training.rollout import HFRollout, media_token_ids, pad_completions
+from avrt.training.batches import group_batch, pad_completions
+from avrt.training.rollout import HFRollout, media_token_ids
 from avrt.core.config import stage_config
 from avrt.core.rows import ClipRef, ConsensusTrace, ManifestRow, write_rows
 
@@ -166,7 +168,6 @@ def test_completions_end_at_their_first_stop_token_which_they_keep():
 def test_media_placeholder_tokens_are_never_sampled(zoo, spec, shard, omni_inputs):
     from transformers import Qwen2AudioForConditionalGeneration
 
-    from avrt.training.rollout import group_batch
     from avrt.training.student import load_student
 
     tokenizer = omni_inputs.tokenizer
@@ -315,6 +316,57 @@ def test_step_loss_equals_grpo_loss_recomputed_sequence_by_sequence(shard, spec,
     assert step2["kl"] == pytest.approx(expected.kl.item(), rel=1e-4)
     assert step2["loss"] == pytest.approx(expected.loss.item(), rel=1e-4, abs=1e-6)
     assert step2["reward"] == pytest.approx(sum(rewards) / len(rewards))
+
+
+def test_one_step_with_the_paper_rewards_scores_scripted_completions_by_eq_3_to_6(shard, spec, omni_inputs, tmp_path,
+                                                                                monkeypatch):
+    """The config's reward set (format + accuracy + Gaussian length) inside a real training step.
+
+    A random tiny policy never writes the strict format, so the rollout's token ids are SCRIPTED
+    (the sampler is replaced; decoding, rewards, advantages, loss and logging are the trainer's own).
+    The expected rewards are computed here from the paper's formulas and the config's parameters.
+    """
+    length = stage_config("grpo", {})["length_reward"]
+    assert (length["mu"], length["sigma"], length["w_min"], length["w_max"]) == (100, 20, 100, 200)  # the paper's
+
+    def trace(words: int, letter: str) -> str:
+        return f"<think>{' '.join(['sound'] * words)}</think><answer>{letter}</answer>"
+
+    def expected_length(words: int) -> float:  # Eq. 6
+        gaussian = math.exp(-((words - length["mu"]) ** 2) / (2 * length["sigma"] ** 2))
+        return min(1.0, gaussian + (length["bonus"] if length["w_min"] <= words <= length["w_max"] else 0.0))
+
+    tokenizer = omni_inputs.tokenizer
+    stop = tokenizer.convert_tokens_to_ids("<|im_end|>")
+    scripted, expected = [], []  # per completion: text, (format, accuracy, length)
+
+    def scripted_generate(self, model, batch, forward_kwargs, examples, seeds, step):
+        texts = []
+        for example in examples:
+            gold = example.gold_letter
+            wrong = "B" if gold == "A" else "A"
+            texts += [trace(100, gold), trace(150, wrong), trace(60, gold), f"The answer is {gold}."]
+            expected.extend([(1, 1, expected_length(100)), (1, 0, expected_length(150)),
+                             (1, 1, expected_length(60)), (0, 0, 0.0)])
+        scripted.extend(texts)
+        ids = [tokenizer(t, add_special_tokens=False)["input_ids"] + [stop] for t in texts]
+        return pad_completions(ids, [stop], pad_token_id=0)
+
+    monkeypatch.setattr(HFRollout, "generate", scripted_generate)
+    config = cpu_grpo_config(max_steps=1, num_generations=4, per_device_batch_size=2)
+    assert config["rewards"] == ["format", "accuracy", "length"] and config["label_column"] == GROUND_TRUTH
+    summary = train_grpo(config, STUDENT, spec, grpo_inputs(shard), tmp_path / "final")  # rewards from the config
+
+    [step] = metrics_of(tmp_path)
+    assert len(expected) == 8 and summary["run"]["rewards"] == ["accuracy", "format", "length"]
+    fmt, acc, ln = (sum(e[i] for e in expected) / len(expected) for i in range(3))
+    assert (step["rewards/format"], step["rewards/accuracy"]) == (pytest.approx(fmt), pytest.approx(acc))
+    assert step["rewards/length"] == pytest.approx(ln)
+    totals = torch.tensor([sum(e) for e in expected])  # Eq. 3: the plain sum
+    assert step["reward"] == pytest.approx(totals.mean().item())
+    assert step["reward_std"] == pytest.approx(totals.view(-1, 4).std(dim=1, correction=1).mean().item())
+    assert step["accuracy"] == pytest.approx(0.5)  # two of four completions per prompt name the ground truth
+    assert expected_length(100) == 1.0 and 0.5 < expected_length(150) < 0.6 and expected_length(60) < 0.2
 
 
 def test_encoders_stay_frozen_and_the_final_checkpoint_loads_through_the_model_layer(shard, spec, tmp_path):

@@ -13,10 +13,9 @@ from avrt.core.answers import is_strict_format, strict_answer_letter
 from avrt.core.rows import MediaRow, TrainingExample, write_rows
 from avrt.models.adapters import get_adapter
 from avrt.models.hf_backend import load_processor
+from avrt.training.batches import IGNORE_INDEX, SFTCollator
 from avrt.training.data import (
-    IGNORE_INDEX,
     MediaLookup,
-    SFTCollator,
     SFTDataset,
     StudentInputs,
     attach_media,

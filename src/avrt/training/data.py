@@ -19,7 +19,7 @@ Model inputs go through the model layer exactly as at evaluation: the student pr
 (`student_reasoning`), `FamilyAdapter.prepare` (which cuts the media with `build_media_inputs`)
 and the processor call of `FamilyAdapter.hf_processor_kwargs`. For SFT the assistant's trace plus
 its end-of-turn token is tokenised on its own and appended to the processed prompt, and only those
-tokens carry labels: the prompt, its media placeholders and the padding never do.
+tokens carry labels (`avrt.training.batches`): the prompt, its media placeholders and the padding never do.
 """
 
 from __future__ import annotations
@@ -39,17 +39,12 @@ from avrt.core.prompts import load_prompt, render_student_prompt
 from avrt.core.rows import ClipRef, ManifestRow, TrainingExample, read_rows
 from avrt.models.adapters import FamilyAdapter, GenerationRequest
 from avrt.models.spec import ModelSpec
+from avrt.training.batches import sft_item
 
 log = logging.getLogger(__name__)
 
 SOURCES = ("avrt20k", "released", "template")
 STUDENT_PROMPT = "student_reasoning"  # the prompt evaluation uses for trained models
-IGNORE_INDEX = -100  # label of every token the loss skips (PyTorch's cross-entropy default)
-# Processor outputs with one entry per token: padded along the sequence and extended over the
-# completion. Every other processor output is a media tensor concatenated along dim 0.
-TOKEN_KEYS = ("input_ids", "attention_mask", "token_type_ids", "mm_token_type_ids")
-# Media features are cast to the model's dtype (as the transformers backend does for generation).
-FEATURE_KEYS = ("pixel_values", "pixel_values_videos", "input_features")
 
 
 # ---- sources --------------------------------------------------------------------------------
@@ -214,19 +209,7 @@ class StudentInputs:
             prompt, forward_kwargs = self.encode_prompt(example)
         except ValueError as err:
             raise ValueError(f"example {example.sample_id!r} (clip {example.video_name!r}): {err}") from None
-        completion = self.encode_completion(example.completion)
-        item: dict = {}
-        for key, value in prompt.items():
-            if key in TOKEN_KEYS:
-                fill = 1 if key == "attention_mask" else 0
-                tail = completion if key == "input_ids" else torch.full_like(completion, fill)
-                item[key] = torch.cat([value[0].to(tail.dtype), tail])
-            else:
-                item[key] = value
-        prompt_len = prompt["input_ids"].shape[1]
-        item["labels"] = torch.cat([torch.full((prompt_len,), IGNORE_INDEX, dtype=torch.long), completion])
-        item["forward_kwargs"] = forward_kwargs
-        return item
+        return sft_item(prompt, self.encode_completion(example.completion), forward_kwargs)
 
 
 class SFTDataset(torch.utils.data.Dataset):
@@ -240,47 +223,3 @@ class SFTDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, index: int) -> dict:
         return self.inputs.encode_sft(self.examples[index])
-
-
-class SFTCollator:
-    """Right-pads the token tensors (labels with IGNORE_INDEX) and concatenates the media tensors."""
-
-    def __init__(self, pad_token_id: int, feature_dtype: torch.dtype | None = None):
-        self.pad_token_id = pad_token_id
-        self.feature_dtype = feature_dtype
-
-    def __call__(self, items: list[dict]) -> dict:
-        kwargs = [item["forward_kwargs"] for item in items]
-        if any(k != kwargs[0] for k in kwargs):
-            raise ValueError(f"a batch mixes clips the model reads differently: {kwargs}")
-        length = max(item["input_ids"].shape[0] for item in items)
-        batch: dict = {}
-        for key in items[0]:
-            if key == "forward_kwargs":
-                continue
-            values = [item[key] for item in items]
-            if key in TOKEN_KEYS or key == "labels":
-                fill = {"input_ids": self.pad_token_id, "labels": IGNORE_INDEX}.get(key, 0)
-                batch[key] = torch.stack(
-                    [torch.cat([v, torch.full((length - v.shape[0],), fill, dtype=v.dtype)]) for v in values]
-                )
-            else:
-                batch[key] = concat_padded(values)
-                if key in FEATURE_KEYS and self.feature_dtype is not None:
-                    batch[key] = batch[key].to(self.feature_dtype)
-        batch.update(kwargs[0])
-        return batch
-
-
-def concat_padded(values: list[torch.Tensor]) -> torch.Tensor:
-    """Concatenate along dim 0, zero-padding trailing dims that differ (e.g. audio feature frames)."""
-    if values[0].dim() == 0:
-        return torch.stack(values)
-    shape = [max(v.shape[d] for v in values) for d in range(1, values[0].dim())]
-    padded = []
-    for v in values:
-        pad = []
-        for d in reversed(range(1, v.dim())):
-            pad += [0, shape[d - 1] - v.shape[d]]
-        padded.append(torch.nn.functional.pad(v, pad) if any(pad) else v)
-    return torch.cat(padded)

@@ -68,6 +68,7 @@ from avrt.training.checkpoints import (
     prepare_run_dir,
     publish_final,
 )
+from avrt.training.batches import group_batch
 from avrt.training.data import STUDENT_PROMPT, MediaLookup, StudentInputs, attach_media
 from avrt.training.grpo_math import grpo_loss, group_advantages
 from avrt.training.launch import require_deepspeed
@@ -76,7 +77,6 @@ from avrt.training.rollout import (
     HFRollout,
     VLLMColocateRollout,
     completion_logps,
-    group_batch,
     media_token_ids,
     require_rollout_backend,
 )

@@ -33,55 +33,14 @@ from transformers import GenerationConfig, LogitsProcessorList
 from avrt.core.rows import TrainingExample
 from avrt.models.hf_backend import PerRowSampler
 from avrt.models.spec import ModelSpec, SamplingParams
-from avrt.training.data import FEATURE_KEYS, TOKEN_KEYS, StudentInputs, concat_padded
+from avrt.training.batches import TOKEN_KEYS, pad_completions
+from avrt.training.data import StudentInputs
 
 log = logging.getLogger(__name__)
 
 ROLLOUT_BACKENDS = ("hf", "vllm_colocate")
 # Config attributes naming media placeholder and boundary tokens (audio_token_index, vision_start_token_id, ...).
 MEDIA_TOKEN_ATTRIBUTE = re.compile(r"^(audio|image|video|vision)_\w*token_(id|index)$")
-
-
-# ---- group batches --------------------------------------------------------------------------
-def group_batch(encoded: list[dict], group_size: int, pad_token_id: int,
-                feature_dtype: torch.dtype | None = None) -> dict:
-    """Processor outputs of single prompts -> one batch holding each prompt `group_size` times.
-
-    Token tensors are left padded (generation appends on the right); media tensors are
-    concatenated in row order, each prompt's repeated once per copy.
-    """
-    length = max(item["input_ids"].shape[1] for item in encoded)
-    batch: dict = {}
-    for key in encoded[0]:
-        values = [item[key] for item in encoded]
-        if key in TOKEN_KEYS:
-            fill = pad_token_id if key == "input_ids" else 0
-            rows = [torch.nn.functional.pad(v, (length - v.shape[1], 0), value=fill) for v in values]
-            batch[key] = torch.cat(rows).repeat_interleave(group_size, dim=0)
-        else:
-            batch[key] = concat_padded([v for v in values for _ in range(group_size)])
-            if key in FEATURE_KEYS and feature_dtype is not None:
-                batch[key] = batch[key].to(feature_dtype)
-    return batch
-
-
-def pad_completions(sequences: list[list[int]], stop_ids: list[int], pad_token_id: int,
-                    device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Cut each sequence after its first stop token (kept: the model learns to stop), right pad.
-
-    Returns (completion_ids, completion_mask), both (N, longest); at least one column.
-    """
-    cut = []
-    for tokens in sequences:
-        stop_at = next((j for j, t in enumerate(tokens) if t in stop_ids), None)
-        cut.append(list(tokens) if stop_at is None else list(tokens[: stop_at + 1]))
-    width = max([len(c) for c in cut] + [1])
-    ids = torch.full((len(cut), width), pad_token_id, dtype=torch.long)
-    mask = torch.zeros((len(cut), width), dtype=torch.long)
-    for row, tokens in enumerate(cut):
-        ids[row, : len(tokens)] = torch.tensor(tokens, dtype=torch.long)
-        mask[row, : len(tokens)] = 1
-    return ids.to(device), mask.to(device)
 
 
 def media_token_ids(config) -> list[int]:

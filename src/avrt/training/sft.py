@@ -37,10 +37,10 @@ from avrt.core.prompts import load_prompt
 from avrt.models.adapters import get_adapter
 from avrt.models.spec import ModelSpec, model_spec
 from avrt.training.checkpoints import finished_summary, last_complete_checkpoint, prepare_run_dir, publish_final
+from avrt.training.batches import SFTCollator
 from avrt.training.data import (
     STUDENT_PROMPT,
     MediaLookup,
-    SFTCollator,
     SFTDataset,
     StudentInputs,
     attach_media,
