@@ -42,6 +42,7 @@ test-fast: setup
 	$(BIN)/pytest -m "not integration and not slurm" tests
 
 lint: setup
+	$(BIN)/snakefmt --check Snakefile workflow
 	$(BIN)/snakemake --lint
 	$(BIN)/lint-imports --no-cache
 

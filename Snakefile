@@ -1,6 +1,6 @@
 # AVRT / SightSound-R1 pipeline. Without --configfile it runs config/config.yaml, the AVRT
 # paper's recipe at full scale (see workflow/rules/common.smk).
-#   snakemake --profile profiles/slurm                            # the paper, on a cluster
+#   snakemake --profile slurm                                     # the paper, on a cluster (README)
 #   snakemake --profile profiles/local                            # the demo (its profile names config/demo.yaml)
 #   snakemake --configfile config/demo.yaml --cores 2             # the same, without the profile
 from snakemake.utils import min_version
@@ -23,6 +23,6 @@ include: "workflow/rules/smoke.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_outputs(),
-    default_target: True

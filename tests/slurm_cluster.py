@@ -5,8 +5,8 @@
 ports, so it touches no system daemon. The node advertises a `gpu` gres of type `h100` backed by
 character devices that are not GPUs: Slurm allocates them like GPUs (`--gres`, `--gpus`) and sets
 `CUDA_VISIBLE_DEVICES` and `SLURM_GPUS_ON_NODE`, but nothing in a job can compute on them.
-There is no accounting database, so `sacct` cannot answer: the Snakemake executor plugin is run
-with `slurm-status-command: squeue` (profiles/slurm-ci).
+There is no accounting database, so `sacct` cannot answer: the cluster profile the tests install
+(`avrt install-profile`, see `install_test_profile`) polls with `squeue`.
 
 One path outside the temporary directory is used: `/run/slurm/conf`, a link to the cluster's
 configuration. The Snakemake job step removes every `SLURM_*` variable (SLURM_CONF with them)
@@ -16,16 +16,20 @@ machine from running at once; it is removed on teardown.
 """
 
 import os
+import re
 import shutil
 import socket
 import stat
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import yaml
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 INSTALL_SCRIPT = REPO_ROOT / "scripts" / "ci" / "install_slurm.sh"
@@ -39,9 +43,13 @@ SYSTEM_CONF = Path("/etc/slurm/slurm.conf")
 # process that is gone is stale.
 OWNER_FILE = "owner.pid"
 
-PARTITION = "main"
+# Two partitions over the one node, as a cluster has for CPU and GPU work: the cluster profile's
+# partition selection sends each job to the one its GPUs fit.
+PARTITION = "cpu"
+GPU_PARTITION = "gpu"
 GPU_TYPE = "h100"
 GPU_COUNT = 4
+NODE_MEMORY_MB = 512_000
 # Finished jobs stay visible to squeue this long; the executor plugin only trusts squeue
 # for status when MinJobAge >= 3x its first status-check delay.
 MIN_JOB_AGE_S = 300
@@ -60,6 +68,7 @@ class SlurmCluster:
     node_name: str
     cpus: int
     partition: str = PARTITION
+    gpu_partition: str = GPU_PARTITION
     gpu_type: str = GPU_TYPE
     gpu_count: int = GPU_COUNT
     daemons: dict[str, subprocess.Popen] = field(default_factory=dict)
@@ -95,8 +104,10 @@ class SlurmCluster:
         return state
 
     def node_state(self) -> str:
-        """The node's state in lower case as sinfo prints it (idle, mixed, drained, ...)."""
-        return self.run("sinfo", "--noheader", "--Node", "--format=%T", "--nodes", self.node_name).stdout.strip()
+        """The node's state in lower case as sinfo prints it (idle, mixed, drained, ...); sinfo prints it
+        once per partition."""
+        out = self.run("sinfo", "--noheader", "--Node", "--format=%T", "--nodes", self.node_name).stdout
+        return ",".join(sorted({line.strip() for line in out.splitlines() if line.strip()}))
 
 
 def ensure_slurm_available() -> None:
@@ -142,7 +153,10 @@ def running_cluster(start_timeout: float = 60, claim_timeout: float = 600) -> It
 def _node_definition() -> tuple[str, int]:
     """The NodeName line slurmd detects on this machine, and its CPU count."""
     detected = subprocess.run(["slurmd", "-C"], capture_output=True, text=True, check=True).stdout
-    node_line = detected.splitlines()[0].strip()
+    # The node declares the memory of a GPU node (slurm.conf: SlurmdParameters=config_overrides), so
+    # the workflow profile's memory requests are scheduled as on a cluster; nothing enforces them
+    # (no cgroups), and jobs share the machine's real memory.
+    node_line = re.sub(r"RealMemory=\d+", f"RealMemory={NODE_MEMORY_MB}", detected.splitlines()[0].strip())
     cpus = next(int(f.split("=", 1)[1]) for f in node_line.split() if f.startswith("CPUs="))
     return node_line, cpus
 
@@ -206,12 +220,14 @@ MailProg=/bin/true
 # A node that was down comes back by itself once slurmd registers.
 ReturnToService=2
 MinJobAge={MIN_JOB_AGE_S}
+SlurmdParameters=config_overrides
 KillWait=5
 # Jobs without --mem must not take the whole node's memory.
 DefMemPerCPU=512
 GresTypes=gpu
 {node_line} Gres=gpu:{cluster.gpu_type}:{cluster.gpu_count} State=UNKNOWN
 PartitionName={cluster.partition} Nodes={cluster.node_name} Default=YES MaxTime=INFINITE State=UP
+PartitionName={cluster.gpu_partition} Nodes={cluster.node_name} MaxTime=INFINITE State=UP
 """
     )
     last_gpu = cluster.gpu_count - 1
@@ -326,7 +342,8 @@ def _stop_daemons(cluster: SlurmCluster) -> None:
     """Cancel the cluster's jobs, then stop slurmd, slurmctld and munged by their process ids."""
     if "slurmctld" in cluster.daemons and cluster.daemons["slurmctld"].poll() is None:
         # Job steps outlive slurmd, so no job may still run when it stops.
-        cluster.run("scancel", f"--partition={cluster.partition}", check=False)
+        for partition in (cluster.partition, cluster.gpu_partition):
+            cluster.run("scancel", f"--partition={partition}", check=False)
         deadline = time.monotonic() + 30
         while cluster.run("squeue", "--noheader", check=False).stdout.strip() and time.monotonic() < deadline:
             time.sleep(0.5)
@@ -340,3 +357,26 @@ def _stop_daemons(cluster: SlurmCluster) -> None:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=15)
+
+
+def install_test_profile(cluster: SlurmCluster, home: Path) -> dict[str, str]:
+    """Install the `slurm` cluster profile for this cluster as a user would, with `home` as HOME, and
+    return the environment that makes `snakemake --profile slurm` find it and the cluster.
+
+    The cluster has no accounting (no account, status from squeue) and few CPUs (one per job); its
+    jobs take seconds, so status is polled early and outputs appear at once on its one file system.
+    """
+    env = {**cluster.env, "HOME": str(home)}
+    env.pop("XDG_CONFIG_HOME", None)  # Snakemake's user config folder is then $HOME/.config/snakemake
+    avrt = Path(sys.executable).parent / "avrt"
+    subprocess.run([str(avrt), "install-profile", "slurm", "--account", "", "--cpu-partition", cluster.partition,
+                    "--gpu-partition", cluster.gpu_partition, "--gpus-per-node", str(cluster.gpu_count),
+                    "--gpu-model", cluster.gpu_type, "--max-threads", "1", "--status-command", "squeue",
+                    "--jobs", "4"], env=env, check=True, capture_output=True, text=True)
+    config_path = home / ".config" / "snakemake" / "slurm" / "config.yaml"
+    settings = yaml.safe_load(config_path.read_text())
+    settings.update({"latency-wait": 5, "slurm-init-seconds-before-status-checks": 8,
+                     "seconds-between-status-checks": 8})
+    config_path.write_text(yaml.safe_dump(settings, sort_keys=False))
+    return env
+

@@ -13,11 +13,18 @@ from pathlib import Path
 
 import pytest
 from conftest import copy_workflow
-from slurm_cluster import REPO_ROOT, SlurmCluster, SlurmUnavailable, ensure_slurm_available, running_cluster
+from slurm_cluster import (
+    REPO_ROOT,
+    SlurmCluster,
+    SlurmUnavailable,
+    ensure_slurm_available,
+    install_test_profile,
+    running_cluster,
+)
 
 pytestmark = [pytest.mark.slurm, pytest.mark.integration]
 
-CI_PROFILE = REPO_ROOT / "profiles" / "slurm-ci"
+WORKFLOW_PROFILE = REPO_ROOT / "profiles" / "default"
 SMOKE_RULES = REPO_ROOT / "workflow" / "rules" / "smoke.smk"
 SUBMITTED = re.compile(r"Job \d+ has been submitted with SLURM jobid (\d+) \(log: (\S+)\)")
 WORKFLOW_TIMEOUT_S = 2400
@@ -31,6 +38,12 @@ def slurm_cluster() -> SlurmCluster:
         pytest.skip(f"no test Slurm cluster: {exc}")
     with running_cluster() as cluster:
         yield cluster
+
+
+@pytest.fixture(scope="session")
+def slurm_env(slurm_cluster, tmp_path_factory) -> dict[str, str]:
+    """The environment of a user who installed the `slurm` profile for the test cluster once."""
+    return install_test_profile(slurm_cluster, tmp_path_factory.mktemp("home"))
 
 
 def run_snakemake(workdir: Path, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
@@ -53,8 +66,9 @@ def submitted_jobs(result: subprocess.CompletedProcess) -> dict[str, Path]:
 
 # What differs between two runs of one config wherever they run: the caches of raw model outputs
 # (`.progress/`) and TensorBoard event files carry times and hosts, resume records (`run.json`)
-# the inputs' mtimes, training summaries their wall times, the provenance manifest job ids.
-RUN_SPECIFIC = re.compile(r"(/\.progress/|/tensorboard/|/run\.json$|_summary\.json$|/run_manifest\.json$)")
+# the inputs' mtimes, training summaries their wall times, the provenance manifest job ids, the
+# cost table (costs/) the jobs' times and memory.
+RUN_SPECIFIC = re.compile(r"(/\.progress/|/tensorboard/|/run\.json$|_summary\.json$|/run_manifest\.json$|/costs/)")
 
 
 def output_files(workdir: Path) -> dict[str, bytes]:
@@ -125,16 +139,19 @@ def cancel_first_running(cluster: SlurmCluster, rule: str, stop: threading.Event
         stop.wait(0.5)
 
 
-def test_whole_demo_on_slurm_survives_a_cancelled_job_and_matches_the_local_run(slurm_cluster, tmp_path, demo_run):
-    """The demo through the executor plugin, every job but `all` on the cluster; one evaluation job
-    is cancelled mid-run. The profile submits it again, and the results equal the local run's."""
+def test_whole_demo_on_slurm_survives_a_cancelled_job_and_matches_the_local_run(slurm_cluster, slurm_env, tmp_path,
+                                                                                demo_run):
+    """`snakemake --profile slurm` as the README says, from the repository root, with the cluster
+    profile installed by `avrt install-profile` and the workflow profile (profiles/default) loaded by
+    Snakemake itself: every job but `all` on the cluster; one evaluation job is cancelled mid-run.
+    The profile submits it again, the results equal the local run's, and the cost table names every
+    job's Slurm job id."""
     workdir = copy_workflow(tmp_path)
     stop, cancelled = threading.Event(), []
     canceller = threading.Thread(target=cancel_first_running, args=(slurm_cluster, "evaluate", stop, cancelled))
     canceller.start()
     try:
-        on_slurm = run_snakemake(workdir, "--profile", str(CI_PROFILE), "--configfile", "config/demo.yaml",
-                                 env=slurm_cluster.env)
+        on_slurm = run_snakemake(workdir, "--profile", "slurm", "--configfile", "config/demo.yaml", env=slurm_env)
     finally:
         stop.set()
         canceller.join()
@@ -154,6 +171,16 @@ def test_whole_demo_on_slurm_survives_a_cancelled_job_and_matches_the_local_run(
     assert slurm_outputs.keys() == local_outputs.keys()
     differing = [p for p in slurm_outputs if slurm_outputs[p] != local_outputs[p]]
     assert not differing
+
+    # what each stage cost: every benchmarked job with the Slurm job id it ran under
+    costs = json.loads((workdir / "results/demo/costs/jobs.json").read_text())
+    assert all(job["slurm_job_id"] in jobs for job in costs)
+    by_rule = {job["rule"]: job for job in costs}
+    assert {"prepare_media", "teacher", "merge_traces", "sft", "grpo", "evaluate"} <= by_rule.keys()
+    assert by_rule["teacher"]["gpus"] == 1 and by_rule["prepare_media"]["gpus"] == 0
+    # the cluster profile's partition selection sent the last (CPU) job to the CPU partition
+    [last] = [job_id for job_id, log in jobs.items() if "rule_stage_costs" in log.parts]
+    assert f"Partition={slurm_cluster.partition} " in slurm_cluster.run("scontrol", "show", "job", last).stdout
 
 
 # --- the GPU smoke rule --------------------------------------------------------------------
@@ -178,11 +205,12 @@ def smoke_workdir(tmp_path: Path) -> Path:
     return workdir
 
 
-def test_gpu_smoke_on_fake_gres_fails_clearly_when_torch_sees_no_gpu(slurm_cluster, tmp_path):
+def test_gpu_smoke_on_fake_gres_fails_clearly_when_torch_sees_no_gpu(slurm_env, tmp_path):
     workdir = smoke_workdir(tmp_path)
     target = "results/gpu_smoke/2gpu.txt"
     # no retries: the profile's would submit the failing job twice more, with the same outcome
-    result = run_snakemake(workdir, "--profile", str(CI_PROFILE), "--retries", "0", target, env=slurm_cluster.env)
+    result = run_snakemake(workdir, "--profile", "slurm", "--workflow-profile", str(WORKFLOW_PROFILE), "--retries", "0",
+                           target, env=slurm_env)
 
     assert result.returncode != 0
     assert len(submitted_jobs(result)) == 1
@@ -195,14 +223,15 @@ def test_gpu_smoke_on_fake_gres_fails_clearly_when_torch_sees_no_gpu(slurm_clust
     assert not (workdir / target).exists()
 
 
-def test_gpu_smoke_on_fake_gres_passes_with_fake_torch(slurm_cluster, tmp_path):
+def test_gpu_smoke_on_fake_gres_passes_on_the_gpu_partition_with_fake_torch(slurm_cluster, slurm_env, tmp_path):
     workdir = smoke_workdir(tmp_path)
     fake_torch = tmp_path / "fake_torch"
     (fake_torch / "torch").mkdir(parents=True)
     (fake_torch / "torch" / "__init__.py").write_text(FAKE_TORCH)
-    env = {**slurm_cluster.env, "PYTHONPATH": str(fake_torch)}
+    env = {**slurm_env, "PYTHONPATH": str(fake_torch)}
 
-    result = run_snakemake(workdir, "--profile", str(CI_PROFILE), "results/gpu_smoke/2gpu.txt", env=env)
+    result = run_snakemake(workdir, "--profile", "slurm", "--workflow-profile", str(WORKFLOW_PROFILE),
+                           "results/gpu_smoke/2gpu.txt", env=env)
 
     assert result.returncode == 0, result.stderr[-5000:]
     (job_id,) = submitted_jobs(result)
@@ -212,3 +241,5 @@ def test_gpu_smoke_on_fake_gres_passes_with_fake_torch(slurm_cluster, tmp_path):
     assert report["SLURM_JOB_ID"] == job_id
     assert report["SLURM_GPUS_ON_NODE"] == "2"
     assert report["torch_cuda_device_count"] == "2"
+    # the cluster profile's partition selection sent the GPU job to the GPU partition
+    assert f"Partition={slurm_cluster.gpu_partition} " in slurm_cluster.run("scontrol", "show", "job", job_id).stdout

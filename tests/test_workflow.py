@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
+import subprocess
 
 import pytest
 
-from conftest import run_snakemake
+from conftest import BIN, run_snakemake
 
 pytestmark = pytest.mark.integration
 
@@ -21,6 +23,13 @@ def test_lint_is_clean(workflow_dir):
     for configfile in ("config/config.yaml", "config/demo.yaml"):  # the paper (the default) and the demo
         proc = run_snakemake(workflow_dir, "--lint", "--configfile", configfile, check=False)
         assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_snakefmt_finds_nothing_to_reformat(repo_root):
+    """The rules are formatted as `snakefmt` writes them (settings: pyproject.toml [tool.snakefmt])."""
+    proc = subprocess.run([str(BIN / "snakefmt"), "--check", "Snakefile", "workflow"], cwd=repo_root,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, f"run `snakefmt Snakefile workflow`:\n{proc.stdout}{proc.stderr}"
 
 
 def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):
@@ -59,29 +68,6 @@ def test_sightsound_recipe_trains_on_its_own_traces_and_labels_at_full_scale(wor
     assert "results/sightsound-r1/sightsound/sft/train.jsonl" in sft and "avrt20k" not in sft
     grpo = re.search(r"rule grpo:\n\s+input: (.*?)\n", out).group(1)
     assert grpo.count("results/sightsound-r1/sightsound/consensus/") == 64  # the teacher's labels
-
-
-def test_paper_profile_gives_training_the_configs_gpus_and_nodes(workflow_dir, tmp_path):
-    """GPU and node counts come from sft/grpo num_gpus, num_nodes; the profile adds the H100 type."""
-    from avrt.core.config import load_yaml
-    from avrt.demo.dry_run import write_dry_run_stubs
-
-    overlay = write_dry_run_stubs(tmp_path, load_yaml(workflow_dir / "config/config.yaml"))
-    env = {"AVRT_SLURM_ACCOUNT": "proj42", "AVRT_CPU_PARTITION": "cpu_q", "AVRT_GPU_PARTITION": "h100_q"}
-    args = ("-n", "--profile", "profiles/slurm", "--configfile", "config/config.yaml", str(overlay))
-
-    def resources(rule: str, *extra: str) -> dict[str, str]:
-        out = run_snakemake(workflow_dir, *args, *extra, env=env).stdout
-        block = re.search(rf"rule {rule}:.*?resources: (.*?)\n", out, re.S).group(1)
-        return dict(item.split("=", 1) for item in block.split(", "))
-
-    sft = resources("sft")
-    assert (sft["gpu"], sft["gpu_model"], sft["slurm_partition"]) == ("4", "h100", "h100_q")
-    assert "nodes" not in sft
-    two_nodes = tmp_path / "two_nodes.yaml"
-    two_nodes.write_text("grpo: {num_gpus: 8, num_nodes: 2}\n")
-    grpo = resources("grpo", str(two_nodes))  # a third config file, after the overlay
-    assert (grpo["nodes"], grpo["tasks"], grpo["slurm_extra"]) == ("2", "16", "--gpus-per-node=8")
 
 
 def test_demo_runs_end_to_end_and_reruns_nothing(demo_run, tmp_path):
@@ -138,6 +124,32 @@ def test_demo_runs_end_to_end_and_reruns_nothing(demo_run, tmp_path):
     until = job_counts(run_snakemake(workflow_dir, "--cores", "2", "-n", "--configfile", "config/demo.yaml",
                                      "--forcerun", "shard_manifest", "--until", "prepare_media").stdout)
     assert set(until) == {"shard_manifest", "prepare_media", "total"}
+
+
+def test_the_demo_reports_what_each_stage_cost(demo_run, tmp_path):
+    """Every heavy rule's jobs are benchmarked; the cost table sums them per stage; the report shows it."""
+    run = demo_run / "results/demo"
+    jobs = json.loads((run / "costs/jobs.json").read_text())
+    assert {job["rule"] for job in jobs} == {
+        "synthesize_avqa", "ingest_avqa", "prepare_media", "build_tiny_models", "teacher", "merge_traces",
+        "filter_traces", "export_avrt20k", "trace_stats", "sft", "grpo", "synthesize_benchmarks", "evaluate",
+        "evaluate_teacher"}
+    assert len(jobs) == len(list((run / "logs/benchmarks").rglob("*.jsonl")))  # one record per job
+    assert all(job["wall_s"] > 0 and job["slurm_job_id"] is None for job in jobs)  # a local run: no Slurm
+    gpus = {job["rule"]: job["gpus"] for job in jobs}
+    # GPUs from the config: the tiny teachers' tensor_parallel_size, the demo's sft/grpo num_gpus
+    assert (gpus["teacher"], gpus["merge_traces"], gpus["sft"], gpus["prepare_media"]) == (1, 1, 1, 0)
+    with open(run / "costs/stage_costs.csv") as f:
+        rows = {row["stage"]: row for row in csv.DictReader(f)}
+    assert rows.keys() == gpus.keys()
+    teacher_wall = sum(job["wall_s"] for job in jobs if job["rule"] == "teacher") / 3600
+    assert float(rows["teacher"]["gpu_h"]) == pytest.approx(teacher_wall, rel=1e-3)
+    assert rows["sft"]["runtime_limit_h"] == "24"  # the workflow profile's 1440 minutes
+
+    report = tmp_path / "report.html"
+    run_snakemake(demo_run, "--cores", "1", "--configfile", "config/demo.yaml", "--report", str(report))
+    html = report.read_text(errors="replace")
+    assert "stage_costs.png" in html and "Cost" in html
 
 
 def test_an_unknown_benchmark_in_evaluation_only_stops_the_run_naming_the_key(workflow_dir):

@@ -30,6 +30,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "evaluate": ("avrt.evaluation.inference", "answer one benchmark's records with one model (greedy, resumable)"),
     "eval-tables": ("avrt.evaluation.tables_cli", "per-benchmark results, Tables 3 (with deltas), 4, 8 and 9"),
     "run-manifest": ("avrt.provenance", "library versions, git commit, config, prompt hashes, checksums, Slurm job ids"),
+    "stage-costs": ("avrt.costs", "wall time, CPU time, peak memory and GPU-hours per stage, from the jobs' benchmarks"),
+    "install-profile": ("avrt.cluster_profile", "install a Slurm cluster profile: then `snakemake --profile slurm`"),
     "validate-config": ("avrt.config_cli", "validate (and print) a layered config"),
     "config-docs": ("avrt.config_docs", "write config/README.md from the config schema"),
     "sft": ("avrt.training.sft", "supervised fine-tuning of the student on reasoning traces (one process per GPU)"),

@@ -46,8 +46,10 @@ YAML note: an exponent without a dot (`2e-6`) is a string to YAML 1.1 (PyYAML, a
 `--configfile`); validation reads it as the number wherever a key takes a number, so `2e-6` and
 `2.0e-6` are the same setting.
 
-Threads and Slurm resources are not config: they live in the profiles (`profiles/local`,
-`profiles/slurm`).
+Threads and Slurm resources are not config: per-rule threads, memory, run times and GPU types
+live in the workflow profile (`profiles/default`), the cluster's executor, account and partitions
+in the cluster profile `avrt install-profile slurm` writes. GPU counts follow the config: a model
+spec's `tensor_parallel_size` for its vLLM jobs, `sft`/`grpo` `num_gpus` and `num_nodes` for training.
 """
 
 NOTES = {

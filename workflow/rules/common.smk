@@ -33,22 +33,29 @@ config.update(_validated)
 
 # ---- profile resources ----------------------------------------------------------------------
 def unset_resource_variables():
-    """Environment variable -> where the profile's resources name it ("$AVRT_SLURM_ACCOUNT"), for
+    """Environment variable -> where a profile's resources name it (`slurm_account: $PROJECT`), for
     each one that is not set. Snakemake expands set variables in resource values and leaves the
-    others as they are, so an unset one would reach sbatch as the literal text `$AVRT_SLURM_ACCOUNT`."""
+    others as they are, so an unset one would reach sbatch as the literal text `$PROJECT`."""
     settings = workflow.resource_settings
-    named = [(arg.partition("=")[0], "every rule", arg.partition("=")[2])
-             for arg in (settings.default_resources.args if settings.default_resources else [])]
-    named += [(name, rule, value) for rule, resources in settings.overwrite_resources.items()
-              for name, value in resources.items()]
+    named = [
+        (arg.partition("=")[0], "every rule", arg.partition("=")[2])
+        for arg in (settings.default_resources.args if settings.default_resources else [])
+    ]
+    named += [
+        (name, rule, value)
+        for rule, resources in settings.overwrite_resources.items()
+        for name, value in resources.items()
+    ]
     unset = {}
     for name, rule, value in named:
         for match in re.finditer(r"\$(?:(\w+)|\{(\w+)\})", str(getattr(value, "raw", value))):
             variable = match.group(1) or match.group(2)
             if variable not in os.environ:
                 unset.setdefault(variable, {}).setdefault(name, []).append(rule)
-    return {variable: "; ".join(f"{name} of {', '.join(rules)}" for name, rules in where.items())
-            for variable, where in sorted(unset.items())}
+    return {
+        variable: "; ".join(f"{name} of {', '.join(rules)}" for name, rules in where.items())
+        for variable, where in sorted(unset.items())
+    }
 
 
 # Checked when the workflow is read (dry runs too) by the Snakemake that submits the jobs; the
@@ -58,12 +65,15 @@ if _UNSET:
     raise WorkflowError(
         "nothing was submitted: the profile's resources name environment variables that are not set\n"
         + "\n".join(f"  {variable}: {where}" for variable, where in _UNSET.items())
-        + "\nexport them (an empty AVRT_SLURM_ACCOUNT submits without -A) or write the values into the profile"
+        + "\nexport them (an empty account submits without -A) or write the values into the profile"
     )
 
 
 RUN = f"results/{config['run']}"
 LOGS = f"{RUN}/logs"
+# Each heavy rule's `benchmark:` file: wall time, CPU time, peak memory and resources of its jobs
+# (the run's cost table, `stage_costs`).
+BENCHMARKS = f"{LOGS}/benchmarks"
 # The validated config with every default filled in: the stages read their settings from it
 # (`avrt <command> --config ...`); each rule's params list the keys it reads, so a changed
 # setting re-runs exactly the rules that read it.
@@ -121,7 +131,8 @@ def avqa_clips_dir():
     return config["data"]["avqa"]["clips_dir"]
 
 
-def final_outputs():
+def run_outputs():
+    """What the run makes for its user: data summary, AVRT-20K or the SightSound set, checkpoints, tables."""
     outputs = [f"{RUN}/data/data_summary.json"]
     if SIGHTSOUND["enabled"]:
         outputs.append(f"{RUN}/sightsound/sft/counts.tsv")
@@ -131,7 +142,12 @@ def final_outputs():
         outputs.append(stage_checkpoint("grpo"))
     if EVAL["models"] and eval_benchmarks():
         outputs.append(f"{RUN}/tables/table3.md")
-    return outputs + [f"{RUN}/provenance/run_manifest.json"]
+    return outputs
+
+
+def final_outputs():
+    """The run's outputs, its provenance manifest and what each stage cost."""
+    return run_outputs() + [f"{RUN}/provenance/run_manifest.json", f"{RUN}/costs/stage_costs.md"]
 
 
 # ---- models ---------------------------------------------------------------------------------
@@ -151,6 +167,13 @@ def model_input(name):
     """A model's checkpoint as a rule input when this workflow builds it, else nothing."""
     ckpt = config["models"][name]["checkpoint"]
     return [ckpt] if is_tiny(ckpt) else []
+
+
+def model_gpus(name):
+    """GPUs a job that loads models.<name> asks for: its tensor parallelism (one GPU per shard of
+    the model under vLLM; transformers runs on one)."""
+    spec = config["models"].get(name)
+    return spec["tensor_parallel_size"] if spec else 1
 
 
 def student_tokenizer():
@@ -213,10 +236,15 @@ def eval_benchmarks():
     else:
         from avrt.demo.synthetic_benchmarks import synthetic_layouts
 
-        out = {b: {"annotations": f"{SYNTH_BENCH}/{layout.annotations}", "media_dir": f"{SYNTH_BENCH}/{layout.media_dir}"}
-               for b, layout in synthetic_layouts().items()}
+        out = {
+            b: {"annotations": f"{SYNTH_BENCH}/{layout.annotations}", "media_dir": f"{SYNTH_BENCH}/{layout.media_dir}"}
+            for b, layout in synthetic_layouts().items()
+        }
         if config["data"]["synthetic"] and "val" in config["data"]["synthetic"]["clips"]:
-            out["avqa_val"] = {"annotations": f"{RUN}/synthetic/annotations/val_qa.json", "media_dir": f"{RUN}/synthetic/videos"}
+            out["avqa_val"] = {
+                "annotations": f"{RUN}/synthetic/annotations/val_qa.json",
+                "media_dir": f"{RUN}/synthetic/videos",
+            }
     unknown = sorted(set(EVAL["only"]) - set(out))
     if unknown:
         raise WorkflowError(f"config key 'evaluation.only': {unknown} not among the benchmarks {sorted(out)}")
@@ -279,7 +307,9 @@ def eval_model_reads(tag):
     """What an evaluation job reads of its model's spec: the sampling it decodes with, and for a
     trained stage not the spec's checkpoint and revision (the stage's checkpoint, an input, replaces them)."""
     entry = EVAL["models"][tag]
-    return model_reads(entry["model"], without=("checkpoint", "revision") if entry["stage"] else (), **EVALUATION_SAMPLING)
+    return model_reads(
+        entry["model"], without=("checkpoint", "revision") if entry["stage"] else (), **EVALUATION_SAMPLING
+    )
 
 
 # ---- training -------------------------------------------------------------------------------
@@ -336,7 +366,12 @@ def missing_paths():
     for name, spec in config["models"].items():
         for key in ("checkpoint", "processor", "adapter"):
             source = spec.get(key)
-            if source and names_local_path(source) and not is_tiny(source) and not os.path.exists(os.path.expanduser(source)):
+            if (
+                source
+                and names_local_path(source)
+                and not is_tiny(source)
+                and not os.path.exists(os.path.expanduser(source))
+            ):
                 missing.append((f"models.{name}.{key}", source))
     if not config["data"]["synthetic"] and not os.path.isdir(config["data"]["avqa"]["clips_dir"]):
         missing.append(("data.avqa.clips_dir", config["data"]["avqa"]["clips_dir"]))

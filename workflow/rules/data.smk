@@ -7,14 +7,16 @@ if config["data"]["synthetic"]:
         output:
             annotations=[f"{RUN}/synthetic/annotations/{s}_qa.json" for s in avqa_annotations()],
             videos=directory(f"{RUN}/synthetic/videos"),
+        log:
+            f"{LOGS}/synthesize_avqa.log",
+        benchmark:
+            f"{BENCHMARKS}/synthesize_avqa.jsonl"
+        conda:
+            "../../envs/data.yaml"
         params:
             run_config=RUN_CONFIG,
             synthetic=reads(config["data"]["synthetic"]),
             out=lambda w, output: os.path.dirname(output.videos),
-        log:
-            f"{LOGS}/synthesize_avqa.log",
-        conda:
-            "../../envs/data.yaml"
         shell:
             "avrt synth --config {params.run_config:q} --out {params.out:q} > {log:q} 2>&1"
 
@@ -27,6 +29,13 @@ rule ingest_avqa:
         manifest=f"{RUN}/data/manifest.jsonl",
         attrition=f"{RUN}/data/attrition.tsv",
         summary=f"{RUN}/data/ingest_summary.json",
+    log:
+        f"{LOGS}/ingest_avqa.log",
+    benchmark:
+        f"{BENCHMARKS}/ingest_avqa.jsonl"
+    conda:
+        "../../envs/data.yaml"
+    threads: config["data"]["checks"]["workers"]
     params:
         run_config=RUN_CONFIG,
         annotations=[f"{k}={v}" for k, v in avqa_annotations().items()],
@@ -34,11 +43,6 @@ rule ingest_avqa:
         clip_ext=config["data"]["avqa"]["clip_ext"],
         min_duration=config["data"]["checks"]["min_duration_s"],
         out=lambda w, output: os.path.dirname(output.manifest),
-    threads: config["data"]["checks"]["workers"]
-    log:
-        f"{LOGS}/ingest_avqa.log",
-    conda:
-        "../../envs/data.yaml"
     shell:
         "avrt ingest --config {params.run_config:q} --annotations {params.annotations:q} --clips-dir {params.clips_dir:q}"
         " --workers {threads} --out {params.out:q} > {log:q} 2>&1"
@@ -62,14 +66,16 @@ rule prepare_media:
         f"{RUN}/data/shards/{{shard}}.jsonl",
     output:
         f"{RUN}/media/{{shard}}.jsonl",
+    log:
+        f"{LOGS}/prepare_media/{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/prepare_media/{{shard}}.jsonl"
+    conda:
+        "../../envs/data.yaml"
+    threads: 4
     params:
         run_config=RUN_CONFIG,
         media=reads(config["media"]),
-    threads: 4
-    log:
-        f"{LOGS}/prepare_media/{{shard}}.log",
-    conda:
-        "../../envs/data.yaml"
     shell:
         "avrt media --config {params.run_config:q} --shard {input:q} --index {output:q} --workers {threads} > {log:q} 2>&1"
 

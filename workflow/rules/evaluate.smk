@@ -6,14 +6,16 @@ if EVAL["synthetic"]:
     rule synthesize_benchmarks:
         output:
             list(synthetic_benchmark_files().values()),
+        log:
+            f"{LOGS}/synthesize_benchmarks.log",
+        benchmark:
+            f"{BENCHMARKS}/synthesize_benchmarks.jsonl"
+        conda:
+            "../../envs/data.yaml"
         params:
             run_config=RUN_CONFIG,
             synthetic=reads(EVAL["synthetic"]),
             out=lambda w, output: synthetic_benchmarks_root(output[0]),
-        log:
-            f"{LOGS}/synthesize_benchmarks.log",
-        conda:
-            "../../envs/data.yaml"
         shell:
             "avrt eval-synth --config {params.run_config:q} --out {params.out:q} > {log:q} 2>&1"
 
@@ -24,12 +26,12 @@ rule eval_records:
     output:
         records=f"{RUN}/eval/records/{{benchmark}}.jsonl",
         report=f"{RUN}/eval/records/{{benchmark}}.load_report.json",
-    params:
-        media_dir=lambda w: eval_benchmarks()[w.benchmark]["media_dir"],
     log:
         f"{LOGS}/eval_records/{{benchmark}}.log",
     conda:
         "../../envs/evaluation.yaml"
+    params:
+        media_dir=lambda w: eval_benchmarks()[w.benchmark]["media_dir"],
     shell:
         "avrt eval-records --benchmark {wildcards.benchmark:q} --annotations {input:q} --media-dir {params.media_dir:q}"
         " --output {output.records:q} --report {output.report:q} > {log:q} 2>&1"
@@ -41,8 +43,16 @@ rule evaluate:
         model=lambda w: eval_model_input(w.tag),
     output:
         f"{RUN}/eval/{{tag}}/{{benchmark}}/{{mask}}.predictions.jsonl",
+    log:
+        f"{LOGS}/evaluate/{{tag}}/{{benchmark}}/{{mask}}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate/{{tag}}/{{benchmark}}/{{mask}}.jsonl"
     wildcard_constraints:
         mask="both|audio_only|video_only",
+    conda:
+        "../../envs/inference.yaml"
+    resources:
+        gpu=lambda w: model_gpus(EVAL["models"][w.tag]["model"]),
     params:
         run_config=RUN_CONFIG,
         entry=lambda w: reads(EVAL["models"][w.tag]),
@@ -51,10 +61,6 @@ rule evaluate:
         checkpoint=lambda w, input: (
             f"--checkpoint {shlex.quote(input.model[0])}" if EVAL["models"][w.tag]["stage"] else ""
         ),
-    log:
-        f"{LOGS}/evaluate/{{tag}}/{{benchmark}}/{{mask}}.log",
-    conda:
-        "../../envs/inference.yaml"
     shell:
         "avrt evaluate --config {params.run_config:q} --records {input.records:q} --model-tag {wildcards.tag:q}"
         " {params.checkpoint} --mask {wildcards.mask:q} --out {output:q} > {log:q} 2>&1"
@@ -81,18 +87,22 @@ rule evaluate_teacher:
         model=lambda w: model_input(TEACHERS[w.teacher]["model"]),
     output:
         f"{RUN}/eval/teachers/{{teacher}}/{{benchmark}}.predictions.jsonl",
+    log:
+        f"{LOGS}/evaluate_teacher/{{teacher}}/{{benchmark}}.log",
+    benchmark:
+        f"{BENCHMARKS}/evaluate_teacher/{{teacher}}/{{benchmark}}.jsonl"
     wildcard_constraints:
         teacher=r"[a-z0-9_]+",
         benchmark=r"[^/]+",
+    conda:
+        "../../envs/inference.yaml"
+    resources:
+        gpu=lambda w: model_gpus(TEACHERS[w.teacher]["model"]),
     params:
         run_config=RUN_CONFIG,
         teacher=lambda w: reads(TEACHERS[w.teacher]),
         spec=lambda w: model_reads(TEACHERS[w.teacher]["model"], **EVALUATION_SAMPLING),
         media=reads(config["media"]),
-    log:
-        f"{LOGS}/evaluate_teacher/{{teacher}}/{{benchmark}}.log",
-    conda:
-        "../../envs/inference.yaml"
     shell:
         "avrt evaluate --config {params.run_config:q} --records {input.records:q} --teacher {wildcards.teacher:q}"
         " --out {output:q} > {log:q} 2>&1"
@@ -104,11 +114,11 @@ rule score_teacher:
         predictions=f"{RUN}/eval/teachers/{{teacher}}/{{benchmark}}.predictions.jsonl",
     output:
         f"{RUN}/eval/teachers/{{teacher}}/{{benchmark}}.result.json",
+    log:
+        f"{LOGS}/score_teacher/{{teacher}}/{{benchmark}}.log",
     wildcard_constraints:
         teacher=r"[a-z0-9_]+",
         benchmark=r"[^/]+",
-    log:
-        f"{LOGS}/score_teacher/{{teacher}}/{{benchmark}}.log",
     conda:
         "../../envs/evaluation.yaml"
     shell:
@@ -121,23 +131,27 @@ rule results_tables:
         results=[f"{RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()],
         teachers=list(difficulty_teacher_results().values()),
     output:
+        **difficulty_table_outputs(),
         table3=report(f"{RUN}/tables/table3.md", caption="../report/table3.rst", category="Results"),
         csv=f"{RUN}/tables/table3.csv",
         tex=f"{RUN}/tables/table3.tex",
         png=report(f"{RUN}/tables/table3.png", caption="../report/table3.rst", category="Results"),
         table4=report(f"{RUN}/tables/table4.md", caption="../report/table4.rst", category="Results"),
-        per_benchmark=report(f"{RUN}/tables/per_benchmark.csv", caption="../report/per_benchmark.rst", category="Results"),
+        per_benchmark=report(
+            f"{RUN}/tables/per_benchmark.csv", caption="../report/per_benchmark.rst", category="Results"
+        ),
         table9=report(f"{RUN}/tables/table9.md", caption="../report/table9.rst", category="Results"),
         table9_csv=f"{RUN}/tables/table9.csv",
-        **difficulty_table_outputs(),
-    params:
-        results=[f"{tag}:{bench}:{mask}={RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()],
-        base=f"--base {shlex.quote(EVAL['base_model'])}" if EVAL["base_model"] else "",
-        difficulty=difficulty_table_args(),
-        out=lambda w, output: os.path.dirname(output.table3),
     log:
         f"{LOGS}/results_tables.log",
     conda:
         "../../envs/evaluation.yaml"
+    params:
+        results=[
+            f"{tag}:{bench}:{mask}={RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()
+        ],
+        base=f"--base {shlex.quote(EVAL['base_model'])}" if EVAL["base_model"] else "",
+        difficulty=difficulty_table_args(),
+        out=lambda w, output: os.path.dirname(output.table3),
     shell:
         "avrt eval-tables --results {params.results:q} {params.base} {params.difficulty} --out-dir {params.out:q} > {log:q} 2>&1"

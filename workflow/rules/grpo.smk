@@ -20,6 +20,14 @@ rule grpo:
         labels=grpo_label_files(),
     output:
         directory(stage_checkpoint("grpo")),
+    log:
+        f"{LOGS}/grpo.log",
+    benchmark:
+        f"{BENCHMARKS}/grpo.jsonl"
+    conda:
+        "../../envs/training.yaml"
+    resources:
+        **slurm_resources(GRPO["num_gpus"], GRPO["num_nodes"]),
     params:
         run_config=RUN_CONFIG,
         launch=launch_prefix(GRPO["num_gpus"], GRPO["num_nodes"]),
@@ -28,12 +36,6 @@ rule grpo:
         grpo=reads({key: value for key, value in GRPO.items() if key not in GRPO_SIDE_KEYS}),
         student=reads(config["student"]),
         spec=model_reads(config["student"]["model"], without=("sampling",)),
-    resources:
-        **slurm_resources(GRPO["num_gpus"], GRPO["num_nodes"]),
-    log:
-        f"{LOGS}/grpo.log",
-    conda:
-        "../../envs/training.yaml"
     shell:
         "{params.launch} grpo --config {params.run_config:q} --checkpoint {input.sft:q} --shards {input.shards:q}"
         " --media {input.media:q} --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"

@@ -7,13 +7,15 @@ rule sightsound_consensus:
     output:
         rows=f"{RUN}/sightsound/consensus/{{shard}}.jsonl",
         counts=f"{RUN}/sightsound/consensus/{{shard}}.counts.json",
+    log:
+        f"{LOGS}/sightsound_consensus/{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/sightsound_consensus/{{shard}}.jsonl"
+    conda:
+        "../../envs/data.yaml"
     params:
         run_config=RUN_CONFIG,
         mode=SIGHTSOUND["consensus"],
-    log:
-        f"{LOGS}/sightsound_consensus/{{shard}}.log",
-    conda:
-        "../../envs/data.yaml"
     shell:
         "avrt sightsound consensus --config {params.run_config:q} --traces {input:q} --out {output.rows:q}"
         " --out-counts {output.counts:q} > {log:q} 2>&1"
@@ -25,15 +27,19 @@ rule agfv:
         model=lambda w: model_input(SIGHTSOUND["checker"]),
     output:
         f"{RUN}/sightsound/agfv/{{shard}}.jsonl",
+    log:
+        f"{LOGS}/agfv/{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/agfv/{{shard}}.jsonl"
+    conda:
+        "../../envs/inference.yaml"
+    resources:
+        gpu=model_gpus(SIGHTSOUND["checker"]),
     params:
         run_config=RUN_CONFIG,
         # the checker answers each trace once, whatever its spec's sampling.n
         spec=lambda w: model_reads(SIGHTSOUND["checker"], n=1),
         prompt=SIGHTSOUND["checker_prompt"],
-    log:
-        f"{LOGS}/agfv/{{shard}}.log",
-    conda:
-        "../../envs/inference.yaml"
     shell:
         "avrt sightsound agfv --config {params.run_config:q} --consensus {input.consensus:q} --out {output:q} > {log:q} 2>&1"
 
@@ -46,15 +52,17 @@ rule sightsound_export:
         train=f"{RUN}/sightsound/sft/train.jsonl",
         val=f"{RUN}/sightsound/sft/val.jsonl",
         counts=report(f"{RUN}/sightsound/sft/counts.tsv", caption="../report/sightsound.rst", category="SightSound-R1"),
+    log:
+        f"{LOGS}/sightsound_export.log",
+    benchmark:
+        f"{BENCHMARKS}/sightsound_export.jsonl"
+    conda:
+        "../../envs/data.yaml"
     params:
         run_config=RUN_CONFIG,
         variant=SIGHTSOUND["audio_text_variant"],
         val_fraction=config["filter"]["val_fraction"],
         seed=config["filter"]["seed"],
-    log:
-        f"{LOGS}/sightsound_export.log",
-    conda:
-        "../../envs/data.yaml"
     shell:
         "avrt sightsound export --config {params.run_config:q} --agfv {input.agfv:q} --consensus-counts {input.counts:q}"
         " --out-train {output.train:q} --out-val {output.val:q} --out-counts {output.counts:q} > {log:q} 2>&1"

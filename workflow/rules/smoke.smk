@@ -1,6 +1,6 @@
 # GPU smoke test: run it first on a new cluster, before any model job.
 #
-#   snakemake --profile profiles/slurm results/gpu_smoke/2gpu.txt
+#   snakemake --profile slurm results/gpu_smoke/2gpu.txt
 #
 # A job asking for N GPUs must see N GPUs. Slurm setups differ (gres names, --gpus vs --gres,
 # how job steps inherit the allocation), and a job step that silently gets fewer GPUs than its
@@ -16,11 +16,11 @@ rule gpu_smoke:
         "results/gpu_smoke/logs/{ngpu}gpu.log",
     wildcard_constraints:
         ngpu=r"[1-9][0-9]*",
-    resources:
-        gpu=lambda wildcards: int(wildcards.ngpu),
     # The GPU rules' environment: the torch that vLLM and training use must see the GPUs.
     conda:
         "../../envs/inference.yaml"
+    resources:
+        gpu=lambda wildcards: int(wildcards.ngpu),
     shell:
         r"""
         exec 2> {log:q}

@@ -7,13 +7,15 @@ if tiny_families():
         output:
             [directory(f"{TINY_MODELS}/{family}") for family in tiny_families()],
             zoo=f"{TINY_MODELS}/zoo.json",
+        log:
+            f"{LOGS}/build_tiny_models.log",
+        benchmark:
+            f"{BENCHMARKS}/build_tiny_models.jsonl"
+        conda:
+            "../../envs/inference.yaml"
         params:
             families=tiny_families(),
             out=lambda w, output: os.path.dirname(output.zoo),
-        log:
-            f"{LOGS}/build_tiny_models.log",
-        conda:
-            "../../envs/inference.yaml"
         shell:
             "avrt zoo --out {params.out:q} --families {params.families:q} > {log:q} 2>&1"
 
@@ -25,18 +27,22 @@ rule teacher:
         model=lambda w: model_input(TEACHERS[w.teacher]["model"]),
     output:
         f"{RUN}/traces/{{teacher}}/{{shard}}.jsonl",
+    log:
+        f"{LOGS}/teacher/{{teacher}}/{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/teacher/{{teacher}}/{{shard}}.jsonl"
     wildcard_constraints:
         teacher="|".join(TEACHERS) or "none",
+    conda:
+        "../../envs/inference.yaml"
+    resources:
+        gpu=lambda w: model_gpus(TEACHERS[w.teacher]["model"]),
     params:
         run_config=RUN_CONFIG,
         # what the job reads from the run config (a change re-runs it)
         teacher=lambda w: reads(TEACHERS[w.teacher]),
         spec=lambda w: model_reads(TEACHERS[w.teacher]["model"]),
         splits=config["traces"]["splits"],
-    log:
-        f"{LOGS}/teacher/{{teacher}}/{{shard}}.log",
-    conda:
-        "../../envs/inference.yaml"
     shell:
         "avrt teacher --config {params.run_config:q} --teacher {wildcards.teacher:q} --shard {input.shard:q}"
         " --media {input.media:q} --out {output:q} > {log:q} 2>&1"
@@ -49,15 +55,19 @@ rule merge_traces:
         model=lambda w: model_input(config["merger"]["model"]),
     output:
         f"{RUN}/merged/{{shard}}.jsonl",
+    log:
+        f"{LOGS}/merge_traces/{{shard}}.log",
+    benchmark:
+        f"{BENCHMARKS}/merge_traces/{{shard}}.jsonl"
+    conda:
+        "../../envs/inference.yaml"
+    resources:
+        gpu=model_gpus(config["merger"]["model"]),
     params:
         run_config=RUN_CONFIG,
         merger=reads(config["merger"]),
         # the merger answers each question once, whatever its spec's sampling.n
         spec=model_reads(config["merger"]["model"], n=1) if config["merger"]["model"] in config["models"] else {},
-    log:
-        f"{LOGS}/merge_traces/{{shard}}.log",
-    conda:
-        "../../envs/inference.yaml"
     shell:
         "avrt merge --config {params.run_config:q} --traces audio={input.audio:q} frames={input.frames:q}"
         " --out {output:q} > {log:q} 2>&1"
@@ -75,13 +85,15 @@ rule filter_traces:
             category="AVRT-20K",
         ),
         difficulty=f"{RUN}/avrt20k/difficulty.jsonl",
+    log:
+        f"{LOGS}/filter_traces.log",
+    benchmark:
+        f"{BENCHMARKS}/filter_traces.jsonl"
+    conda:
+        "../../envs/data.yaml"
     params:
         run_config=RUN_CONFIG,
         filter=reads(config["filter"]),
-    log:
-        f"{LOGS}/filter_traces.log",
-    conda:
-        "../../envs/data.yaml"
     shell:
         "avrt filter-traces --config {params.run_config:q} --merged {input:q} --out-train {output.train:q}"
         " --out-val {output.val:q} --out-counts {output.counts:q} --out-difficulty {output.difficulty:q} > {log:q} 2>&1"
@@ -95,6 +107,8 @@ rule export_avrt20k:
         directory(f"{RUN}/avrt20k/hf"),
     log:
         f"{LOGS}/export_avrt20k.log",
+    benchmark:
+        f"{BENCHMARKS}/export_avrt20k.jsonl"
     conda:
         "../../envs/training.yaml"
     shell:
@@ -110,14 +124,16 @@ rule trace_stats:
     output:
         json=f"{RUN}/avrt20k/stats.json",
         png=report(f"{RUN}/avrt20k/stats.png", caption="../report/trace_stats.rst", category="AVRT-20K"),
+    log:
+        f"{LOGS}/trace_stats.log",
+    benchmark:
+        f"{BENCHMARKS}/trace_stats.jsonl"
+    conda:
+        "../../envs/training.yaml"
     params:
         run_config=RUN_CONFIG,
         # the job reads only where the student's tokenizer loads from (it counts the tokens)
         tokenizer=student_tokenizer(),
-    log:
-        f"{LOGS}/trace_stats.log",
-    conda:
-        "../../envs/training.yaml"
     shell:
         "avrt trace-stats --config {params.run_config:q} --train {input.train:q} --val {input.val:q}"
         " --manifest {input.manifest:q} --out-json {output.json:q} --out-png {output.png:q} > {log:q} 2>&1"

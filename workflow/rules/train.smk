@@ -31,6 +31,14 @@ rule sft:
         model=model_input(config["student"]["model"]),
     output:
         directory(stage_checkpoint("sft")),
+    log:
+        f"{LOGS}/sft.log",
+    benchmark:
+        f"{BENCHMARKS}/sft.jsonl"
+    conda:
+        "../../envs/training.yaml"
+    resources:
+        **slurm_resources(SFT["num_gpus"], SFT["num_nodes"]),
     params:
         run_config=RUN_CONFIG,
         launch=launch_prefix(SFT["num_gpus"], SFT["num_nodes"]),
@@ -39,12 +47,6 @@ rule sft:
         sft=reads({key: value for key, value in SFT.items() if key not in SFT_SIDE_KEYS}),
         student=reads(config["student"]),
         spec=model_reads(config["student"]["model"], without=("sampling",)),
-    resources:
-        **slurm_resources(SFT["num_gpus"], SFT["num_nodes"]),
-    log:
-        f"{LOGS}/sft.log",
-    conda:
-        "../../envs/training.yaml"
     shell:
         "{params.launch} sft --config {params.run_config:q} --train {input.train:q} --val {input.val:q} --media {input.media:q}"
         " --out {output:q} > {log:q} 2>&1"
