@@ -161,3 +161,29 @@ def test_tables_show_deltas_and_masks(bench, tmp_path):
     assert len(rows) == 1 + len(results)
     assert all(p for p in paths.values())
     assert np.isclose(float(rows[1].split(",")[5]) if rows[1].split(",")[5] else 0.0, float(rows[1].split(",")[5] or 0.0))
+
+
+def test_an_audio_text_student_is_asked_audio_where_the_question_says_video_fake_backend(bench, tmp_path):
+    """SightSound-R1's audio student reads the audio-text variant, as in its SFT and GRPO; its
+    answers are cached apart from those to the original questions."""
+    out, files = bench
+    records = [record for name in ("videomme", "omnibench")  # questions with and without the word
+               for record in load_benchmark(name, files[name]["annotations"], files[name]["media_dir"])[0]]
+    assert len({r.id for r in records}) == len(records)
+    write_records(tmp_path / "records.jsonl", records)
+    asked = {}
+    for audio_text in (False, True):
+        backend = RecordingBackend()
+        run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
+                      tmp_path / f"{audio_text}.jsonl", chunk_size=16, backend=backend, audio_text=audio_text)
+        asked[audio_text] = backend.requests
+    with_video = [i for i, r in enumerate(records) if "video" in r.question]
+    assert 0 < len(with_video) < len(records)  # Video-MME's synthetic items ask about "the video"
+    for i, record in enumerate(records):
+        plain, variant = asked[False][i].prompt, asked[True][i].prompt
+        assert plain.startswith(record.question)
+        assert variant.startswith(record.question.replace("video", "audio"))
+        assert (plain != variant) == (i in with_video)
+    fingerprints = {json.loads((tmp_path / ".progress" / f"{v}.jsonl").read_text().splitlines()[0])["fingerprint"]
+                    for v in (False, True)}
+    assert len(fingerprints) == 2

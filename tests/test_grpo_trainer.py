@@ -129,6 +129,17 @@ def test_prompts_are_the_train_questions_with_ground_truth_or_teacher_labels(sha
         read_prompts([shard.manifest], "teacher_label", [labels])
 
 
+def test_an_audio_text_student_gets_prompts_that_say_audio_where_the_question_says_video(shard):
+    plain, _ = read_prompts([shard.manifest], GROUND_TRUTH)
+    variant, _ = read_prompts([shard.manifest], GROUND_TRUTH, audio_text=True)
+    rewritten = [i for i, p in enumerate(plain) if "video" in p.example.question]
+    assert rewritten and len(variant) == len(plain)
+    for i, (p, v) in enumerate(zip(plain, variant)):
+        assert v.example.question == p.example.question.replace("video", "audio")
+        assert (v.example.question != p.example.question) == (i in rewritten)
+        assert v.columns == p.columns and v.example.sample_id == p.example.sample_id
+
+
 def test_group_batch_repeats_each_prompts_own_media_for_every_copy(shard, omni_inputs):
     prompts, _ = read_prompts([shard.manifest], GROUND_TRUTH)
     # two questions about different clips, so a copy given the other prompt's media would show

@@ -15,7 +15,8 @@ from avrt.core.generation import ModelOutput
 from avrt.core.prompts import load_prompt
 from avrt.core.rows import Avrt20kRow, CheckedTrace, ClipRef, ConsensusTrace, ManifestRow, MediaRow, read_rows, write_rows
 from avrt.models.spec import ModelSpec
-from avrt.traces.sightsound import audio_text_variant, consensus, export_sft, run_agfv, select_consensus
+from avrt.core.prompts import audio_text_question
+from avrt.traces.sightsound import consensus, export_sft, run_agfv, select_consensus
 from avrt.traces.teacher import run_teacher, trace_row
 from fake_backends import ScriptedBackend
 
@@ -33,7 +34,7 @@ TEACHER_SPEC = ModelSpec.from_config("sightsound_teacher", {"family": "qwen2_5_v
     ],
 )
 def test_audio_text_variant(question, variant):
-    assert audio_text_variant(question) == variant
+    assert audio_text_question(question) == variant
 
 
 def traces(answers, sample_id=1, gold="A"):

@@ -68,6 +68,10 @@ def test_sightsound_recipe_trains_on_its_own_traces_and_labels_at_full_scale(wor
     assert "results/sightsound-r1/sightsound/sft/train.jsonl" in sft and "avrt20k" not in sft
     grpo = re.search(r"rule grpo:\n\s+input: (.*?)\n", out).group(1)
     assert grpo.count("results/sightsound-r1/sightsound/consensus/") == 64  # the teacher's labels
+    # the paper's 8 GPUs for SFT and GRPO; the 32B teacher over the 2 GPUs of its tensor parallelism
+    gpus = {rule: re.search(rf"rule {rule}:.*?resources: .*?\bgpu=(\d+)", out, re.S).group(1)
+            for rule in ("sft", "grpo", "teacher", "agfv")}
+    assert gpus == {"sft": "8", "grpo": "8", "teacher": "2", "agfv": "1"}
 
 
 def test_demo_runs_end_to_end_and_reruns_nothing(demo_run, tmp_path):

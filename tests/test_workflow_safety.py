@@ -103,6 +103,18 @@ def test_paths_the_config_names_must_exist_before_the_first_job(workflow_dir):
     assert run_snakemake(workflow_dir, "-n", "--configfile", "config/demo.yaml", "--config", *overrides).returncode == 0
 
 
+def test_only_the_models_a_run_loads_must_exist(workflow_dir):
+    """The SightSound-R1 demo recipe layers on the AVRT demo's config, whose teachers and merger it
+    never loads (their tiny checkpoints are another run's): only its own models are checked."""
+    recipe = ["config/demo.yaml", "config/recipes/sightsound-r1.yaml", "config/recipes/sightsound-r1-demo.yaml"]
+    proc = run_snakemake(workflow_dir, "--cores", "1", "--configfile", *recipe,
+                         "--config", "models={checker: {checkpoint: /nonexistent/checker}}", check=False)
+    assert proc.returncode != 0
+    message = proc.stdout + proc.stderr
+    assert "nothing was run" in message and "models.checker.checkpoint: '/nonexistent/checker'" in message
+    assert "visual_teacher" not in message and "models.merger" not in message
+
+
 def test_readme_resume_steps_work_after_snakemake_is_killed(workflow_dir):
     """kill -9 leaves Snakemake's lock behind: the README says to unlock once, then run the same command."""
     import os

@@ -4,7 +4,14 @@ import re
 import shlex
 from pathlib import Path
 
-from avrt.core.config import ConfigError, deep_merge, load_yaml, validate_config, write_run_config
+from avrt.core.config import (
+    ConfigError,
+    audio_text_questions,
+    deep_merge,
+    load_yaml,
+    validate_config,
+    write_run_config,
+)
 from avrt.data.shard import shard_ids
 from avrt.models.spec import EVALUATION_SAMPLING
 
@@ -185,6 +192,9 @@ def student_tokenizer():
 # ---- teachers and merger --------------------------------------------------------------------
 TEACHERS = {t["name"]: t for t in config["teachers"]}
 SIGHTSOUND = config["sightsound"]
+# SightSound-R1's audio student reads "audio" where a question says "video": in its SFT traces,
+# GRPO prompts and evaluation (a param of those rules).
+AUDIO_TEXT = audio_text_questions(config)
 
 
 def merge_teachers():
@@ -360,10 +370,26 @@ def names_local_path(source):
     return os.path.isabs(source) or source.startswith((".", "~")) or source.count("/") > 1
 
 
+def used_models():
+    """The `models` entries this run loads: its teachers, the merger (AVRT) or the checker
+    (SightSound-R1), the student, and the models it evaluates. A config may keep others (the demo
+    recipe of SightSound-R1 layers on the AVRT demo's models without using them)."""
+    names = {teacher["model"] for teacher in config["teachers"]}
+    if SIGHTSOUND["enabled"]:
+        names.add(SIGHTSOUND["checker"])
+    elif config["teachers"]:
+        names.add(config["merger"]["model"])
+    if trains():
+        names.add(config["student"]["model"])
+    names |= {entry["model"] for entry in EVAL["models"].values()}
+    return sorted(name for name in names if name in config["models"])
+
+
 def missing_paths():
-    """(config key, path) of each local path the config names, that no rule makes and is missing."""
+    """(config key, path) of each local path a model the run loads names, that no rule makes and is missing."""
     missing = []
-    for name, spec in config["models"].items():
+    for name in used_models():
+        spec = config["models"][name]
         for key in ("checkpoint", "processor", "adapter"):
             source = spec.get(key)
             if (

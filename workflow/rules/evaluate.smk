@@ -58,6 +58,7 @@ rule evaluate:
         entry=lambda w: reads(EVAL["models"][w.tag]),
         spec=lambda w: eval_model_reads(w.tag),
         media=reads(config["media"]),
+        audio_text=AUDIO_TEXT,
         checkpoint=lambda w, input: (
             f"--checkpoint {shlex.quote(input.model[0])}" if EVAL["models"][w.tag]["stage"] else ""
         ),

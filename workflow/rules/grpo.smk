@@ -36,6 +36,7 @@ rule grpo:
         grpo=reads({key: value for key, value in GRPO.items() if key not in GRPO_SIDE_KEYS}),
         student=reads(config["student"]),
         spec=model_reads(config["student"]["model"], without=("sampling",)),
+        audio_text=AUDIO_TEXT,
     shell:
         "{params.launch} grpo --config {params.run_config:q} --checkpoint {input.sft:q} --shards {input.shards:q}"
         " --media {input.media:q} --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"

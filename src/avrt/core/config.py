@@ -235,6 +235,12 @@ def load_config(*paths: str | Path, overrides: dict | None = None) -> dict:
     return validate_config(merged)
 
 
+def audio_text_questions(config: dict) -> bool:
+    """Whether the student reads questions in the audio-text variant (SightSound-R1's audio student:
+    `sightsound.enabled` and `sightsound.audio_text_variant`)."""
+    return bool(config["sightsound"]["enabled"] and config["sightsound"]["audio_text_variant"])
+
+
 def teacher_entry(config: dict, name: str) -> dict:
     """The `teachers` entry named `name`; ConfigError naming the ones there are."""
     teachers = {t["name"]: t for t in config["teachers"]}

@@ -35,6 +35,16 @@ _PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
 # Fields each kind of prompt may name; a template naming anything else is rejected on render.
 QUESTION_FIELDS = frozenset({"question", "formatted_choices"})
+_VIDEO_WORD = re.compile(r"\b([Vv])ideo(s?)\b")
+
+
+def audio_text_question(question: str) -> str:
+    """R1-AQA's audio-text AVQA question: every word "video" becomes "audio" (case kept).
+
+    SightSound-R1's audio student reads its questions this way wherever it reads one: its SFT
+    traces, its GRPO prompts and its evaluation (`avrt.core.config.audio_text_questions`).
+    """
+    return _VIDEO_WORD.sub(lambda m: ("A" if m.group(1) == "V" else "a") + "udio" + m.group(2), question)
 MERGER_FIELDS = QUESTION_FIELDS | {"audio_reasoning", "vision_reasoning"}
 FACT_CHECK_FIELDS = QUESTION_FIELDS | {"reasoning"}
 

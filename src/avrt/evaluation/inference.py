@@ -10,6 +10,9 @@ not sent to the model; scoring counts them as wrong. Generation runs through the
 
 With `teacher` (one `teachers` entry) a single-modality teacher answers instead, for the
 difficulty subsets of Table 8: its own prompt, and only its own modality (frames or audio).
+
+A SightSound-R1 run's student reads every question in the audio-text variant ("video" ->
+"audio"), as it read them in SFT and GRPO (`avrt.core.config.audio_text_questions`).
 """
 
 from __future__ import annotations
@@ -19,10 +22,10 @@ from dataclasses import asdict, replace
 from pathlib import Path
 
 from avrt.core.clip_media import IN_MEMORY, visible_modalities
-from avrt.core.config import add_config_argument, load_config, teacher_entry
+from avrt.core.config import add_config_argument, audio_text_questions, load_config, teacher_entry
 from avrt.core.generation import generate
 from avrt.core.media import MediaParams, media_from_files
-from avrt.core.prompts import Prompt, load_prompt, render_student_prompt, render_teacher_prompt
+from avrt.core.prompts import Prompt, audio_text_question, load_prompt, render_student_prompt, render_teacher_prompt
 from avrt.core.rows import BenchmarkRecord, Prediction, write_rows
 from avrt.evaluation.records import read_records
 from avrt.models.spec import EVALUATION_SAMPLING, ModelSpec, model_spec
@@ -40,19 +43,22 @@ def item_prompt(record: BenchmarkRecord, prompt_mode: str, teacher: dict | None)
 
 
 def build_request(record: BenchmarkRecord, params: MediaParams, prompt: Prompt, mask: str, supported: frozenset,
-                  teacher: dict | None = None):
+                  teacher: dict | None = None, audio_text: bool = False):
     from avrt.models.adapters import GenerationRequest
 
     clip = media_from_files(record.id, params, **record.media_paths())
     mods = visible_modalities(clip, supported)
     render = render_teacher_prompt if teacher is not None else render_student_prompt
-    text = render(prompt, question=record.question, choices=list(record.options))
+    question = audio_text_question(record.question) if audio_text else record.question
+    text = render(prompt, question=question, choices=list(record.options))
     masked = tuple(m for m in MASKS[mask] if m in mods)
     return GenerationRequest(request_id=record.id, prompt=text, media=clip, modalities=mods, mask=masked)
 
 
 def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, params: MediaParams, mask: str,
-                  out: str | Path, chunk_size: int, backend=None, teacher: dict | None = None) -> dict:
+                  out: str | Path, chunk_size: int, backend=None, teacher: dict | None = None,
+                  audio_text: bool = False) -> dict:
+    """Answer every usable record; `audio_text` asks a student the audio-text variant of each question."""
     from avrt.models.adapters import get_adapter
     from avrt.models.backends import load_model
 
@@ -62,6 +68,8 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
         spec = replace(spec, sampling=replace(spec.sampling, **EVALUATION_SAMPLING))  # greedy, once
     supported = frozenset(get_adapter(spec.family).modalities)
     settings = {"model": asdict(spec), "prompt": prompt_mode, "mask": mask, "media": params.digest()}
+    if audio_text and teacher is None:  # the cache of a run without the variant keeps its key
+        settings["audio_text_questions"] = True
     if teacher is not None:
         if mask != "both" or teacher["modality"] not in IN_MEMORY:  # benchmark items have no silent video
             raise ValueError(f"teacher {teacher['name']!r}: benchmark items take frames or audio teachers, "
@@ -76,7 +84,8 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
     prompts = {r.id: item_prompt(r, prompt_mode, teacher) for r in records}
     outputs = generate(
         records, key=lambda r: r.id,
-        request=lambda r: build_request(r, params, prompts[r.id], mask, supported, teacher),
+        request=lambda r: build_request(r, params, prompts[r.id], mask, supported, teacher,
+                                        audio_text=audio_text and teacher is None),
         samples=1, cache=out, settings=settings, inputs=[records_path, spec.checkpoint, spec.adapter],
         load_backend=lambda: backend or load_model(spec), chunk_size=chunk_size,
         desc=f"eval {Path(records_path).stem}",
@@ -120,5 +129,6 @@ def run(args) -> int:
             if not args.checkpoint:
                 raise SystemExit(f"model tag {args.model_tag!r} evaluates the {entry['stage']} stage: pass --checkpoint")
             spec = replace(spec, checkpoint=args.checkpoint, revision=None)  # a trained local checkpoint
-    run_inference(args.records, spec, prompt_mode, params, args.mask, args.out, chunk_size, teacher=teacher)
+    run_inference(args.records, spec, prompt_mode, params, args.mask, args.out, chunk_size, teacher=teacher,
+                  audio_text=audio_text_questions(config))
     return 0

@@ -10,7 +10,7 @@
    SFT example (the fact-checked corpus D_FC holds traces, not questions), with the teacher's
    agreed answer as `teacher_label` (SightSound-R1 trains without ground truth; `answer` keeps the
    ground truth, as in AVRT-20K). Questions use the AVQA audio-text variant of R1-AQA: "video"
-   becomes "audio". Every row carries its question and clip, so no step re-reads the shard.
+   becomes "audio" (`avrt.core.prompts.audio_text_question`; GRPO and evaluation ask the same way). Every row carries its question and clip, so no step re-reads the shard.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import csv
 import json
 import logging
-import re
 from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -30,7 +29,7 @@ from avrt.core.datasets import in_val
 from avrt.core.generation import generate
 from avrt.core.io import atomic_path
 from avrt.core.parsing import parse_fact_check_verdict
-from avrt.core.prompts import load_prompt, render_fact_check_prompt
+from avrt.core.prompts import audio_text_question, load_prompt, render_fact_check_prompt
 from avrt.core.rows import Avrt20kRow, CheckedTrace, ConsensusTrace, TeacherTrace, read_rows, write_rows
 from avrt.models.spec import ModelSpec, model_spec
 
@@ -38,14 +37,6 @@ log = logging.getLogger(__name__)
 
 CONSENSUS_MODES = ("unanimous", "majority")
 CHECKED_MODALITIES = ("audio",)  # the checker hears the true audio and reads the trace
-_VIDEO_WORD = re.compile(r"\b([Vv])ideo(s?)\b")
-
-
-def audio_text_variant(question: str) -> str:
-    """R1-AQA's audio-text AVQA question: every word "video" becomes "audio" (case kept)."""
-    return _VIDEO_WORD.sub(lambda m: ("A" if m.group(1) == "V" else "a") + "udio" + m.group(2), question)
-
-
 def consensus(rows: list[TeacherTrace], mode: str) -> tuple[str | None, list[TeacherTrace]]:
     """(agreed answer, traces that carry it) for one question's n traces; (None, []) if none."""
     if mode not in CONSENSUS_MODES:
@@ -128,7 +119,7 @@ def sft_row(r: CheckedTrace, variant: bool) -> Avrt20kRow:
     """One accepted trace in the AVRT-20K schema the SFT stage reads: the whole trace (reasoning
     and answer); `answer` stays the ground truth, `teacher_label` is the label SightSound-R1 trains with."""
     row = Avrt20kRow.of(r, r.raw_output, teacher_label=r.teacher_label, sample_index=r.sample_index)
-    return row.replace(question=audio_text_variant(r.question)) if variant else row
+    return row.replace(question=audio_text_question(r.question)) if variant else row
 
 
 def export_sft(agfv: list[str | Path], variant: bool, val_fraction: float, seed: int,

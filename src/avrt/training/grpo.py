@@ -54,8 +54,9 @@ import torch
 from transformers import TrainerCallback
 
 from avrt.core.answers import strict_answer_letter
-from avrt.core.config import add_config_argument, load_config
+from avrt.core.config import add_config_argument, audio_text_questions, load_config
 from avrt.core.io import JsonlAppender, read_jsonl, read_partial_jsonl
+from avrt.core.prompts import audio_text_question
 from avrt.core.rows import ManifestRow, TrainingExample, read_rows
 from avrt.models.adapters import get_adapter
 from avrt.models.backends import sample_seed
@@ -122,11 +123,12 @@ def read_labels(paths: list[str | Path], label_column: str) -> dict[str, str]:
 
 
 def read_prompts(manifests: list[str | Path], label_column: str, label_files: list[str | Path] = (),
-                 split: str = "train") -> tuple[list[GRPOPrompt], Counter]:
+                 split: str = "train", audio_text: bool = False) -> tuple[list[GRPOPrompt], Counter]:
     """The `split` questions of the shard manifests with their reward columns; those without a label are counted.
 
     Columns: ``answer`` (ground truth), ``n_options`` and, when `label_column` (grpo.label_column)
-    names another column, that column from `label_files`.
+    names another column, that column from `label_files`. With `audio_text` the questions are in
+    the audio-text variant ("video" -> "audio"), as SightSound-R1's audio student reads them.
     """
     labels = read_labels(list(label_files), label_column) if label_column != GROUND_TRUTH else None
     if labels is not None and not labels:
@@ -143,7 +145,8 @@ def read_prompts(manifests: list[str | Path], label_column: str, label_files: li
                     skipped["no_label"] += 1
                     continue
                 columns[label_column] = labels[row.sample_id]
-            example = TrainingExample(sample_id=row.sample_id, video_name=row.video_name, question=row.question,
+            question = audio_text_question(row.question) if audio_text else row.question
+            example = TrainingExample(sample_id=row.sample_id, video_name=row.video_name, question=question,
                                       choices=row.choices, gold_letter=row.gold_letter)
             prompts.append(GRPOPrompt(example, columns))
     return prompts, skipped
@@ -334,9 +337,10 @@ class GRPOInputs:
 
 def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, out: str | Path,
                checkpoints_dir: str | Path | None = None, callbacks=(),
-               rewards: dict[str, RewardFunction] | None = None) -> dict:
+               rewards: dict[str, RewardFunction] | None = None, audio_text: bool = False) -> dict:
     """Run GRPO from `spec.checkpoint` and write the final checkpoint to `out`; returns the run summary.
 
+    With `audio_text` the prompts ask their questions in the audio-text variant (SightSound-R1).
     Checkpoints, `grpo_metrics.jsonl` and `tensorboard/` go to `checkpoints_dir` (default: the
     parent of `out`). `rewards` replaces the config's reward set (named functions with the
     `avrt.training.rewards` signature); `callbacks` are extra `transformers.TrainerCallback`s.
@@ -346,7 +350,7 @@ def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, o
     out = Path(out)
     output_dir = Path(checkpoints_dir) if checkpoints_dir else out.parent
     media = MediaLookup(inputs.media_indexes)
-    prompts, skipped = read_prompts(inputs.manifests, grpo["label_column"], inputs.label_files)
+    prompts, skipped = read_prompts(inputs.manifests, grpo["label_column"], inputs.label_files, audio_text=audio_text)
     kept_examples, no_media = attach_media([p.example for p in prompts], media)
     with_clip = {e.sample_id: e for e in kept_examples}  # a question appears once in the manifests
     prompts = [dataclasses.replace(p, example=with_clip[p.example.sample_id]) for p in prompts
@@ -362,6 +366,7 @@ def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, o
         "rewards": sorted(reward_functions),
         "prompt": STUDENT_PROMPT,
         "prompts_digest": prompts_digest(prompts),
+        **({"audio_text_questions": True} if audio_text else {}),
     }
     finished = finished_summary(out, SUMMARY, record)
     if finished is not None:
@@ -445,5 +450,6 @@ def run(args) -> int:
     config = load_config(*args.config)
     spec = dataclasses.replace(model_spec(config, config["student"]["model"]), checkpoint=args.checkpoint, revision=None)
     inputs = GRPOInputs(manifests=args.shards, media_indexes=args.media, label_files=args.labels)
-    train_grpo(config["grpo"], config["student"], spec, inputs, args.out, args.checkpoints)
+    train_grpo(config["grpo"], config["student"], spec, inputs, args.out, args.checkpoints,
+               audio_text=audio_text_questions(config))
     return 0
