@@ -499,10 +499,11 @@ def test_grpo_command_reads_the_run_config_and_starts_from_the_given_checkpoint(
               "grpo": {"beta": 0.05, "label_column": "teacher_label"}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     calls = []
-    monkeypatch.setattr(grpo_module, "train_grpo", lambda *args: calls.append(args))
+    monkeypatch.setattr(grpo_module, "train_grpo", lambda *args, **kwargs: calls.append((*args, kwargs)))
     assert main(["grpo", "--config", str(tmp_path / "config.yaml"), "--checkpoint", "sft/final", "--shards", "s.jsonl",
                  "--media", "m.jsonl", "--labels", "l.jsonl", "--out", "grpo/final"]) == 0
-    [(grpo, student, spec, inputs, out, _)] = calls
+    [(grpo, student, spec, inputs, out, _, kwargs)] = calls
+    assert kwargs == {"audio_text": False}  # an AVRT student reads the questions as written
     assert grpo == stage_config("grpo", {"beta": 0.05, "label_column": "teacher_label"})
     assert student == stage_config("student", {})
     assert (spec.name, spec.checkpoint) == ("student", "sft/final")
