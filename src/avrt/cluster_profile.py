@@ -14,14 +14,11 @@ the CPU partition, GPU stages to the GPU partition). It never overwrites an exis
 from __future__ import annotations
 
 import json
-import logging
 import re
 import sys
 from pathlib import Path
 
 import yaml
-
-log = logging.getLogger(__name__)
 
 # Slurm names: partitions and accounts are plain identifiers; anything else would be a typo or an attempt
 # to smuggle options into sbatch.
