@@ -60,7 +60,7 @@ rule sightsound_export:
         "../../envs/data.yaml"
     params:
         run_config=RUN_CONFIG,
-        variant=SIGHTSOUND["audio_text_variant"],
+        variant=AUDIO_TEXT,
         val_fraction=config["filter"]["val_fraction"],
         seed=config["filter"]["seed"],
     shell:

@@ -68,7 +68,8 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
         spec = replace(spec, sampling=replace(spec.sampling, **EVALUATION_SAMPLING))  # greedy, once
     supported = frozenset(get_adapter(spec.family).modalities)
     settings = {"model": asdict(spec), "prompt": prompt_mode, "mask": mask, "media": params.digest()}
-    if audio_text and teacher is None:  # the cache of a run without the variant keeps its key
+    audio_text = audio_text and teacher is None  # a teacher reads the questions as written
+    if audio_text:  # the cache of a run without the variant keeps its key
         settings["audio_text_questions"] = True
     if teacher is not None:
         if mask != "both" or teacher["modality"] not in IN_MEMORY:  # benchmark items have no silent video
@@ -84,8 +85,7 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
     prompts = {r.id: item_prompt(r, prompt_mode, teacher) for r in records}
     outputs = generate(
         records, key=lambda r: r.id,
-        request=lambda r: build_request(r, params, prompts[r.id], mask, supported, teacher,
-                                        audio_text=audio_text and teacher is None),
+        request=lambda r: build_request(r, params, prompts[r.id], mask, supported, teacher, audio_text=audio_text),
         samples=1, cache=out, settings=settings, inputs=[records_path, spec.checkpoint, spec.adapter],
         load_backend=lambda: backend or load_model(spec), chunk_size=chunk_size,
         desc=f"eval {Path(records_path).stem}",

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from avrt.core.answers import is_strict_format
 from avrt.core.clip_media import load_clip
-from avrt.core.config import add_config_argument, load_config
+from avrt.core.config import add_config_argument, audio_text_questions, load_config
 from avrt.core.datasets import in_val
 from avrt.core.generation import generate
 from avrt.core.io import atomic_path
@@ -183,6 +183,6 @@ def run(args) -> int:
         run_agfv(sightsound["checker_prompt"], model_spec(config, sightsound["checker"]), args.consensus, args.out,
                  config["traces"]["chunk_size"])
     else:
-        export_sft(args.agfv, sightsound["audio_text_variant"], config["filter"]["val_fraction"],
+        export_sft(args.agfv, audio_text_questions(config), config["filter"]["val_fraction"],
                    config["filter"]["seed"], args.consensus_counts, args.out_train, args.out_val, args.out_counts)
     return 0
