@@ -14,6 +14,17 @@ REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent  # the venv running the tests also runs the workflows
 
 
+@pytest.fixture
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread is several times faster than two."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return REPO

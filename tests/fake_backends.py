@@ -24,6 +24,11 @@ class ScriptedBackend:
                 for r in requests for i in range(self.samples)]
 
 
+def strict_answer_backend(letter: str = "B") -> ScriptedBackend:
+    """Answers every request with `letter` in the strict <think>/<answer> format."""
+    return ScriptedBackend(lambda request_id, i: f"<think>t</think><answer>{letter}</answer>")
+
+
 def echo_backend() -> ScriptedBackend:
     """Answers "Looks like A. Answer: (A)" to everything."""
     return ScriptedBackend(lambda request_id, i: "Looks like A.\nAnswer: (A)")

@@ -1,6 +1,7 @@
 """Defaults live in the config schema only: dataclasses that mirror a schema section must agree with it.
 
-`MediaParams` mirrors `media`, `ModelSpec` mirrors `$defs/model_spec` and `SamplingParams` mirrors
+`MediaParams` mirrors `media` (and, for the fields only evaluation protocols set,
+`$defs/media_protocol`), `ModelSpec` mirrors `$defs/model_spec` and `SamplingParams` mirrors
 `$defs/sampling`. Each field default is compared with the schema default of the key of the same
 name, and the fields must be exactly the section's keys (plus `ModelSpec.name`, the key the spec
 is listed under), so a default that drifts, or a key added on one side only, fails here.
@@ -65,7 +66,9 @@ def _same_number(a, b) -> bool:
 
 
 def test_media_params_defaults_are_the_schemas():
-    assert drift(MediaParams, stage_config("media", {})) == []
+    protocol_only = {k: v for k, v in defs_defaults("media_protocol").items() if k not in stage_config("media", {})}
+    assert set(protocol_only) == {"fps", "max_frames", "audio_length"}
+    assert drift(MediaParams, {**stage_config("media", {}), **protocol_only}) == []
     assert MediaParams() == MediaParams.from_config(stage_config("media", {}))
 
 

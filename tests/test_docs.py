@@ -225,22 +225,12 @@ def test_every_config_file_the_docs_and_config_comments_name_exists():
     assert not {(str(src), path) for src, path in named if not (REPO / path).is_file()}
 
 
-def test_the_7b_overlay_in_the_config_comment_is_a_valid_config(tmp_path):
+def test_the_7b_recipe_the_config_comment_names_is_a_valid_config():
     from avrt.core.config import load_config
 
-    lines = (REPO / "config" / "config.yaml").read_text().splitlines()
-    start = next(i for i, line in enumerate(lines) if "7B student" in line)
-    overlay = []
-    for line in lines[start + 1 :]:
-        body = line.strip()
-        if not body.startswith("#   "):
-            if overlay:
-                break
-            continue
-        overlay.append(body[len("#   "):])
-    path = tmp_path / "7b.yaml"
-    path.write_text("\n".join(overlay) + "\n")
-    config = load_config(REPO / "config" / "config.yaml", path)
+    comment = next(line for line in (REPO / "config" / "config.yaml").read_text().splitlines() if "7B student" in line)
+    recipe = re.search(r"config/recipes/[\w.-]+\.yaml", comment).group(0)
+    config = load_config(REPO / "config" / "config.yaml", REPO / recipe)
     assert config["run"] == "avrt-7b"
     student = config["models"][config["student"]["model"]]
     assert student["checkpoint"] == "Qwen/Qwen2.5-Omni-7B"

@@ -120,3 +120,20 @@ def test_results_written_before_the_answer_parser_field_still_load(files):
     data = json.loads(files["base"].read_text())
     del data["answer_parser"]
     assert BenchmarkResult.from_dict(data).answer_parser == "strict"
+
+
+def test_tables_8_and_9_name_the_models_and_teachers_protocols():
+    from dataclasses import replace
+
+    from avrt.core.media import MediaParams
+    from avrt.evaluation.protocols import input_protocol
+
+    omni = input_protocol("qwen_omni", MediaParams(fps=2.0, max_frames=64, audio_length="full", audio_seconds=300.0))
+    teacher = input_protocol("teacher_long", MediaParams(audio_length="full", audio_seconds=300.0))
+    models = {m: replace(r, protocol=omni) for m, r in MODELS.items()}
+    teachers = {t: replace(r, protocol=teacher) for t, r in TEACHERS.items()}
+    md8 = table8_markdown(build_table8(models, teachers, "omnibench"))
+    assert "Input protocol qwen_omni (2 fps" in md8 and "visual: teacher_long (8 frames" in md8
+    models["base"] = replace(models["base"], protocol=teacher)
+    md9 = table9_markdown(build_table9(models, "omnibench"))
+    assert "‡ OmniBench: rows cut by different input protocols (base: teacher_long" in md9

@@ -15,26 +15,15 @@ from avrt.evaluation.scoring import score
 from avrt.demo.synthetic_benchmarks import generate
 from avrt.evaluation.tables_cli import write_tables
 from avrt.core.io import read_jsonl, write_json
-from avrt.models.backends import Completion
 from avrt.models.spec import ModelSpec
 from avrt.core.prompts import load_prompt, render_teacher_prompt
+from fake_backends import strict_answer_backend
 
 
 @pytest.fixture(scope="module")
 def bench(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
     return out, generate(out, items=2, seconds=3.0, width=64, height=48, fps=4)
-
-
-class RecordingBackend:
-    """Fake backend: records the requests and answers B in the strict format."""
-
-    def __init__(self):
-        self.requests = []
-
-    def generate(self, requests):
-        self.requests.extend(requests)
-        return [Completion(r.request_id, 0, "<think>t</think><answer>B</answer>", 10, 5, "stop", 0) for r in requests]
 
 
 def omni_spec():
@@ -50,7 +39,7 @@ def test_requests_carry_the_benchmarks_media_fake_backend(bench, tmp_path, name,
     out, files = bench
     records, _ = load_benchmark(name, files[name]["annotations"], files[name]["media_dir"])
     write_records(tmp_path / "records.jsonl", records)
-    backend = RecordingBackend()
+    backend = strict_answer_backend()
     run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
                   tmp_path / "pred.jsonl", chunk_size=16, backend=backend)
     assert [r.request_id for r in backend.requests] == [r.id for r in records]
@@ -69,7 +58,7 @@ def test_masks_blank_the_named_modality_and_decoding_is_greedy_fake_backend(benc
     write_records(tmp_path / "records.jsonl", records)
     seen = {}
     for mask in ("audio_only", "video_only"):
-        backend = RecordingBackend()
+        backend = strict_answer_backend()
         run_inference(tmp_path / "records.jsonl", omni_spec(), "direct", MediaParams(frame_max_side=32), mask,
                       tmp_path / f"{mask}.jsonl", chunk_size=16, backend=backend)
         seen[mask] = backend.requests
@@ -89,7 +78,7 @@ def test_teacher_answers_with_its_prompt_and_only_its_modality_fake_backend(benc
     write_records(tmp_path / "records.jsonl", records)
     name = {"frames": "visual", "audio": "audio"}[modality]
     teacher = {"name": name, "model": "x", "prompt": f"{name}_teacher", "modality": modality}
-    backend = RecordingBackend()
+    backend = strict_answer_backend()
     run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
                   tmp_path / "pred.jsonl", chunk_size=16, backend=backend, teacher=teacher)
     assert [r.request_id for r in backend.requests] == [r.id for r in records]
@@ -100,7 +89,7 @@ def test_teacher_answers_with_its_prompt_and_only_its_modality_fake_backend(benc
         assert "<think>" not in req.prompt
     rows = list(read_jsonl(tmp_path / "pred.jsonl"))
     assert {r["prompt_id"] for r in rows} == {f"{name}_teacher"}
-    student = RecordingBackend()  # a student run into the same file does not reuse the teacher's rows
+    student = strict_answer_backend()  # a student run into the same file does not reuse the teacher's rows
     run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
                   tmp_path / "pred.jsonl", chunk_size=16, backend=student)
     assert len(student.requests) == len(records)
@@ -113,12 +102,12 @@ def test_teachers_without_frames_or_audio_are_refused(bench, tmp_path):
     silent = {"name": "s", "model": "x", "prompt": "sightsound_teacher", "modality": "silent_video"}
     with pytest.raises(ValueError, match="frames or audio teachers"):
         run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(), "both",
-                      tmp_path / "pred.jsonl", chunk_size=16, backend=RecordingBackend(), teacher=silent)
+                      tmp_path / "pred.jsonl", chunk_size=16, backend=strict_answer_backend(), teacher=silent)
     audio_only_family = ModelSpec.from_config("t", {"family": "qwen2_audio", "checkpoint": "/nonexistent"})
     visual = {"name": "visual", "model": "x", "prompt": "visual_teacher", "modality": "frames"}
     with pytest.raises(ValueError, match="cannot take frames"):
         run_inference(tmp_path / "records.jsonl", audio_only_family, "reasoning", MediaParams(), "both",
-                      tmp_path / "pred.jsonl", chunk_size=16, backend=RecordingBackend(), teacher=visual)
+                      tmp_path / "pred.jsonl", chunk_size=16, backend=strict_answer_backend(), teacher=visual)
 
 
 def test_missing_media_items_are_not_asked_but_stay_in_the_denominator_fake_backend(bench, tmp_path):
@@ -131,7 +120,7 @@ def test_missing_media_items_are_not_asked_but_stay_in_the_denominator_fake_back
     finally:
         (tmp_path / "moved.wav").rename(gone)
     write_records(tmp_path / "records.jsonl", records)
-    backend = RecordingBackend()
+    backend = strict_answer_backend()
     run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(), "both",
                   tmp_path / "pred.jsonl", chunk_size=16, backend=backend)
     assert len(backend.requests) == len(records) - 1
@@ -173,7 +162,7 @@ def test_an_audio_text_student_is_asked_audio_where_the_question_says_video_fake
     write_records(tmp_path / "records.jsonl", records)
     asked = {}
     for audio_text in (False, True):
-        backend = RecordingBackend()
+        backend = strict_answer_backend()
         run_inference(tmp_path / "records.jsonl", omni_spec(), "reasoning", MediaParams(frame_max_side=32), "both",
                       tmp_path / f"{audio_text}.jsonl", chunk_size=16, backend=backend, audio_text=audio_text)
         asked[audio_text] = backend.requests

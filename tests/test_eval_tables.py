@@ -127,3 +127,34 @@ def test_scores_from_results_picks_the_column(tmp_path):
     result = score(records, {records[0].id: f"<answer>{records[0].gold_letter}</answer>"})
     assert scores_from_results({"m": [result]}) == {"m": {"avqa_val": 0.5}}
     assert scores_from_results({"m": [result]}, column="official") == {"m": {"avqa_val": None}}
+
+
+def test_each_column_names_its_protocol_and_a_mixed_column_is_marked():
+    from avrt.core.media import MediaParams
+    from avrt.evaluation.protocols import input_protocol
+
+    avrt = input_protocol("avrt", MediaParams())
+    omni = input_protocol("qwen_omni", MediaParams(fps=2.0, max_frames=64, frame_sampling="linspace",
+                                                   audio_length="full", audio_seconds=300.0))
+    scores = {m: PAPER[m] for m in ("Qwen2.5 Omni 3B", "AVRT 3B")}
+    protocols = {m: {b: avrt if b == "avqa_val" else omni for b in BENCH} for m in scores}
+    protocols["AVRT 3B"]["dailyomni"] = avrt  # one row of one column cut otherwise
+    table = build_table3(scores, {"AVRT 3B": "Qwen2.5 Omni 3B"}, protocols=protocols)
+    md = to_markdown(table)
+    header = md.splitlines()[0]
+    assert "DailyOmni‡" in header and "OmniBench‡" not in header and "AVQA‡" not in header
+    assert "Input protocol avrt (8 frames (segment_center) of at most 640 px a side; audio: the first 10 s" in md
+    assert "Input protocol qwen_omni (2 fps, at most 64 frames" in md
+    omni_note = next(line for line in md.splitlines() if line.startswith("Input protocol qwen_omni"))
+    assert "OmniBench" in omni_note and "MMAU" in omni_note and "DailyOmni" not in omni_note
+    mixed = next(line for line in md.splitlines() if line.startswith("‡ DailyOmni"))
+    assert "Qwen2.5 Omni 3B: qwen_omni (" in mixed and "AVRT 3B: avrt (" in mixed
+    rows = list(csv.DictReader(io.StringIO(to_csv(table))))
+    assert rows[1]["dailyomni_protocol"] == "avrt" and rows[0]["dailyomni_protocol"] == "qwen_omni"
+    assert "$^{\\ddagger}$" in to_latex(table) and "‡" not in to_latex(table)
+    # the same protocol name with another cut is another protocol
+    protocols["AVRT 3B"]["dailyomni"] = input_protocol("qwen_omni", MediaParams(fps=1.0, max_frames=64))
+    assert "DailyOmni‡" in to_markdown(build_table3(scores, protocols=protocols)).splitlines()[0]
+    # results that record no protocol say so
+    unrecorded = to_markdown(build_table3(scores, protocols={m: {b: None for b in BENCH} for m in scores}))
+    assert "Input protocol protocol not recorded" in unrecorded

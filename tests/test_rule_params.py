@@ -63,9 +63,16 @@ def reruns(workdir, overlay: str) -> tuple[Counter, set[str]]:
         ("sft: {learning_rate: 0.01}", {"sft": 1}),
         ("grpo: {beta: 0.02}", {"grpo": 1}),
         ("merger: {teacher_text: reasoning}", {"merge_traces": 2}),
-        # media: the data stage's and evaluation's own (the trained stages' evaluations re-run on
-        # their new checkpoints)
-        ("media: {num_frames: 4}", {"prepare_media": 2, "evaluate": 3, "evaluate_teacher": 2}),
+        # media: the data stage's, and the teachers' Table 8 answers, whose protocol takes media's frame
+        # count; the student's OmniBench protocol takes frames at a rate, so num_frames is not its (the
+        # trained stages' evaluations re-run on their new checkpoints)
+        ("media: {num_frames: 4}", {"prepare_media": 2, "evaluate_teacher": 2}),
+        ("media: {audio_seconds: 5.0}", {"prepare_media": 2}),  # the OmniBench protocols set their own cap
+        # an input protocol re-runs the benchmarks cut by it, and only those
+        ("evaluation: {protocols: {qwen_omni: {max_frames: 32}}}", {"evaluate": 9}),
+        ("evaluation: {benchmark_protocols: {omnibench: avrt}}", {"evaluate": 9}),
+        ("evaluation: {teacher_protocols: {omnibench: avrt}}", {"evaluate_teacher": 2}),
+        ("evaluation: {protocols: {teacher_long: {audio_seconds: 60.0}}}", {"evaluate_teacher": 2}),
     ],
 )
 def test_a_changed_setting_reruns_the_jobs_that_read_it(finished_demo, overlay, changed):

@@ -383,7 +383,7 @@ def test_an_unknown_teacher_name_is_a_clear_error_from_the_command(capsys, tmp_p
     from avrt.cli import main
     from conftest import REPO
 
-    for command in (["teacher", "--shard", "s.jsonl", "--media", "m.jsonl"], ["evaluate", "--records", "r.jsonl"]):
+    for command in (["teacher", "--shard", "s.jsonl", "--media", "m.jsonl"], ["evaluate", "--records", "r.jsonl", "--benchmark", "omnibench"]):
         code = main([*command[:1], "--config", str(REPO / "config/demo.yaml"), "--teacher", "nobody", *command[1:],
                      "--out", str(tmp_path / "out.jsonl")])
         assert code == 2

@@ -20,6 +20,7 @@ PLANT = "$(touch INJECTED)`touch INJECTED`;touch INJECTED"
 REFERENCES = {"student.model", "merger.model", "grpo.label_column", "evaluation.base_model",
               "evaluation.only", "evaluation.mask_benchmarks", "sightsound.teacher", "sightsound.checker",
               "evaluation.difficulty.benchmark", "evaluation.difficulty.teachers"}
+REFERENCE_MAPS = ("evaluation.benchmark_protocols.", "evaluation.teacher_protocols.")  # values name a protocol
 
 
 def string_leaves(node, path=()):
@@ -62,7 +63,8 @@ def test_no_config_value_or_file_name_reaches_a_shell_unquoted(tmp_path):
     config = validate_config(deep_merge(paper, overlay))
     accepted, refused = [], []
     for path, value in string_leaves(config):
-        if dotted(path) in REFERENCES or PLANT in value:  # input files: planted in their folder's name
+        if dotted(path) in REFERENCES or dotted(path).startswith(REFERENCE_MAPS) or PLANT in value:
+            # references, and input files (planted in their folder's name)
             continue
         try:
             validate_config(planted(config, path))

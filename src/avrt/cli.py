@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "eval-tables": ("avrt.evaluation.tables_cli", "per-benchmark results, Tables 3 (with deltas), 4, 8 and 9"),
     "run-manifest": ("avrt.provenance", "library versions, git commit, config, prompt hashes, checksums, Slurm job ids"),
     "stage-costs": ("avrt.costs", "wall time, CPU time, peak memory and GPU-hours per stage, from the jobs' benchmarks"),
+    "plan": ("avrt.plan", "estimated memory per GPU and GPU-hours of SFT and GRPO, from the student's config"),
+    "compare": ("avrt.compare", "ablation table of several runs (paper Tables 4-7 layout), deltas against the first"),
     "install-profile": ("avrt.cluster_profile", "install a Slurm cluster profile: then `snakemake --profile slurm`"),
     "validate-config": ("avrt.config_cli", "validate (and print) a layered config"),
     "config-docs": ("avrt.config_docs", "write config/README.md from the config schema"),
@@ -39,6 +41,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "zoo": ("avrt.demo.zoo", "build tiny random-weight models (offline) that load like the real checkpoints"),
     "eval-records": ("avrt.evaluation.records_cli", "read a benchmark's official files into records JSONL"),
     "eval-score": ("avrt.evaluation.score_cli", "score a benchmark's predictions (strict + official columns)"),
+    "select-checkpoint": ("avrt.checkpoint_selection", "score a training stage's checkpoints on val records, publish the best"),
 }
 
 

@@ -304,8 +304,33 @@ def difficulty_table_args():
     return f"--difficulty-benchmark {shlex.quote(DIFFICULTY['benchmark'])} --teacher-results {pairs}"
 
 
-def stage_checkpoint(stage):
+def stage_final(stage):
+    """The checkpoint a training stage publishes when it ends (its rule's output)."""
     return f"{RUN}/checkpoints/{stage}/final"
+
+
+def stage_checkpoint(stage):
+    """The checkpoint of a training stage that later stages load (GRPO's start, evaluation's stage
+    rows): best/ when `<stage>.select_checkpoint` is best_val (rule select_checkpoint), else final/."""
+    if config[stage]["select_checkpoint"] == "best_val":
+        check_selection(stage)
+        return f"{RUN}/checkpoints/{stage}/best"
+    return stage_final(stage)
+
+
+def check_selection(stage):
+    """Stop before any job runs when the best checkpoint of `stage` cannot be selected."""
+    if config[stage]["save_total_limit"] is not None:
+        raise WorkflowError(
+            f"config key '{stage}.save_total_limit' is {config[stage]['save_total_limit']}: with"
+            f" {stage}.select_checkpoint best_val every checkpoint competes, so the trainer must keep all (null)"
+        )
+    bench = config[stage]["select_benchmark"]
+    if bench not in eval_benchmarks():
+        raise WorkflowError(
+            f"config key '{stage}.select_benchmark': {bench!r} is not evaluated in this run"
+            f" (evaluated: {sorted(eval_benchmarks())})"
+        )
 
 
 def eval_model_input(tag):
@@ -324,8 +349,34 @@ def eval_model_reads(tag):
 
 # ---- training -------------------------------------------------------------------------------
 def trains():
-    """Whether the run has something to train on: its own traces, or a given SFT set."""
-    return bool(config["teachers"]) or config["sft"]["data"]["source"] != "avrt20k"
+    """Whether the run trains: SFT on its own traces or a given SFT set, or GRPO alone from the base
+    model (grpo.init base, which needs no traces)."""
+    return bool(config["teachers"]) or config["sft"]["data"]["source"] != "avrt20k" or config["grpo"]["init"] == "base"
+
+
+def sft_tags():
+    return [tag for tag, entry in EVAL["models"].items() if entry["stage"] == "sft"]
+
+
+def trains_sft():
+    """Whether a job loads the SFT checkpoint: GRPO starting from it, or an evaluation tag of stage
+    sft. With grpo.init base and no such tag, the DAG holds no SFT job."""
+    if config["grpo"]["init"] == "sft":
+        return trains()
+    if sft_tags() and not config["teachers"] and config["sft"]["data"]["source"] == "avrt20k":
+        raise WorkflowError(
+            f"config key 'evaluation.models.{sft_tags()[0]}.stage' is sft, but this run has no SFT set"
+            " (no teachers, sft.data.source avrt20k): drop the tag (set it to null) or give SFT its data"
+        )
+    return bool(sft_tags())
+
+
+def grpo_start():
+    """GRPO's starting checkpoint as its rule's input: the SFT stage's (grpo.init sft), or nothing
+    for the base model, which loads from the student's spec (a tiny demo checkpoint is an input)."""
+    if config["grpo"]["init"] == "sft":
+        return [stage_checkpoint("sft")]
+    return model_input(config["student"]["model"])
 
 
 def grpo_label_files():
@@ -355,7 +406,7 @@ def provenance_artifacts():
         paths += [f"{RUN}/merged/{s}.jsonl" for s in SHARDS]
         paths += [f"{RUN}/avrt20k/train.jsonl", f"{RUN}/avrt20k/val.jsonl"]
     if trains():  # the final checkpoints with their summaries (weights are checksummed too)
-        paths += [stage_checkpoint("sft"), stage_checkpoint("grpo")]
+        paths += ([stage_checkpoint("sft")] if trains_sft() else []) + [stage_checkpoint("grpo")]
     if EVAL["models"] and eval_benchmarks():
         paths += [f"{RUN}/eval/{t}/{b}/{m}.result.json" for t, b, m in eval_runs()]
         paths += [f"{RUN}/tables/table3.csv", f"{RUN}/tables/per_benchmark.csv", f"{RUN}/tables/table9.csv"]

@@ -1,4 +1,12 @@
 # Evaluation: benchmark files -> records -> predictions per model (and modality mask) -> scores -> tables.
+from avrt.evaluation import protocols as eval_protocols
+
+# Each benchmark's input protocol (evaluation.benchmark_protocols / teacher_protocols) must exist
+# before any job runs; an evaluation job's params hold its protocol's cut, so a changed cut re-runs it.
+try:
+    eval_protocols.check_protocols(config)
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 
 
 if EVAL["synthetic"]:
@@ -57,14 +65,14 @@ rule evaluate:
         run_config=RUN_CONFIG,
         entry=lambda w: reads(EVAL["models"][w.tag]),
         spec=lambda w: eval_model_reads(w.tag),
-        media=reads(config["media"]),
+        protocol=lambda w: reads(eval_protocols.rule_params(config, w.benchmark)),
         audio_text=AUDIO_TEXT,
         checkpoint=lambda w, input: (
             f"--checkpoint {shlex.quote(input.model[0])}" if EVAL["models"][w.tag]["stage"] else ""
         ),
     shell:
-        "avrt evaluate --config {params.run_config:q} --records {input.records:q} --model-tag {wildcards.tag:q}"
-        " {params.checkpoint} --mask {wildcards.mask:q} --out {output:q} > {log:q} 2>&1"
+        "avrt evaluate --config {params.run_config:q} --records {input.records:q} --benchmark {wildcards.benchmark:q}"
+        " --model-tag {wildcards.tag:q} {params.checkpoint} --mask {wildcards.mask:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule score_benchmark:
@@ -103,10 +111,10 @@ rule evaluate_teacher:
         run_config=RUN_CONFIG,
         teacher=lambda w: reads(TEACHERS[w.teacher]),
         spec=lambda w: model_reads(TEACHERS[w.teacher]["model"], **EVALUATION_SAMPLING),
-        media=reads(config["media"]),
+        protocol=lambda w: reads(eval_protocols.rule_params(config, w.benchmark, teacher=True)),
     shell:
-        "avrt evaluate --config {params.run_config:q} --records {input.records:q} --teacher {wildcards.teacher:q}"
-        " --out {output:q} > {log:q} 2>&1"
+        "avrt evaluate --config {params.run_config:q} --records {input.records:q} --benchmark {wildcards.benchmark:q}"
+        " --teacher {wildcards.teacher:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule score_teacher:

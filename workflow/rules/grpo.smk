@@ -1,4 +1,6 @@
-# Training, stage 2: GRPO of the SFT student on the AVQA train questions (paper Sec. 3.2, 4.3).
+# Training, stage 2: GRPO of the SFT student on the AVQA train questions (paper Sec. 3.2, 4.3). It
+# starts from SFT's final checkpoint, or its best one with sft.select_checkpoint best_val; with
+# grpo.init base from the student's own checkpoint (the RL-only ablation), and no SFT job runs for it.
 #
 # Launched like SFT (one process per GPU; srun + torchrun on several nodes). Intermediate
 # checkpoints, grpo_metrics.jsonl and TensorBoard files sit next to `final/`, so a rerun after
@@ -7,19 +9,28 @@ from avrt.training.launch import launch_prefix, slurm_resources
 
 GRPO = config["grpo"]
 # grpo keys that change neither the final checkpoint nor its summary: how many older checkpoints
-# are kept, where metrics are reported, the data-loading processes, and the share of GPU memory the
-# vLLM rollout engine takes.
-GRPO_SIDE_KEYS = ("save_total_limit", "report_to", "dataloader_num_workers", "vllm_gpu_memory_utilization")
+# are kept, where metrics are reported, the data-loading processes, the share of GPU memory the
+# vLLM rollout engine takes, which checkpoint evaluation loads (rule select_checkpoint reads those),
+# and gradient checkpointing (it recomputes activations; the gradients are the same).
+GRPO_SIDE_KEYS = (
+    "save_total_limit",
+    "report_to",
+    "dataloader_num_workers",
+    "vllm_gpu_memory_utilization",
+    "select_checkpoint",
+    "select_benchmark",
+    "gradient_checkpointing",
+)
 
 
 rule grpo:
     input:
-        sft=stage_checkpoint("sft"),
+        start=grpo_start(),
         shards=[f"{RUN}/data/shards/{shard}.jsonl" for shard in SHARDS],
         media=[f"{RUN}/media/{shard}.jsonl" for shard in SHARDS],
         labels=grpo_label_files(),
     output:
-        directory(stage_checkpoint("grpo")),
+        directory(stage_final("grpo")),
     log:
         f"{LOGS}/grpo.log",
     benchmark:
@@ -38,5 +49,7 @@ rule grpo:
         spec=model_reads(config["student"]["model"], without=("sampling",)),
         audio_text=AUDIO_TEXT,
     shell:
-        "{params.launch} grpo --config {params.run_config:q} --checkpoint {input.sft:q} --shards {input.shards:q}"
-        " --media {input.media:q} --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"
+        # without --checkpoint GRPO loads the student's spec (checkpoint at its revision)
+        "{params.launch} grpo --config {params.run_config:q}"
+        + (" --checkpoint {input.start:q}" if GRPO["init"] == "sft" else "")
+        + " --shards {input.shards:q} --media {input.media:q} --labels {input.labels:q} --out {output:q} > {log:q} 2>&1"

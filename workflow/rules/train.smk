@@ -7,8 +7,17 @@ from avrt.training.launch import launch_prefix, slurm_resources
 
 SFT = config["sft"]
 # sft keys that change neither the final checkpoint nor its summary: how many older checkpoints are
-# kept, where metrics are reported, and the data-loading processes (the data order is the sampler's).
-SFT_SIDE_KEYS = ("save_total_limit", "report_to", "dataloader_num_workers")
+# kept, where metrics are reported, the data-loading processes (the data order is the sampler's),
+# which checkpoint later stages load (rule select_checkpoint reads those), and gradient checkpointing
+# (it recomputes activations; the gradients are the same).
+SFT_SIDE_KEYS = (
+    "save_total_limit",
+    "report_to",
+    "dataloader_num_workers",
+    "select_checkpoint",
+    "select_benchmark",
+    "gradient_checkpointing",
+)
 if SFT["data"]["source"] == "released" and not SFT["data"]["released_train"]:
     raise WorkflowError("config key 'sft.data.released_train' must list the released AVRT-20K files")
 _SHARD_MANIFESTS = [f"{RUN}/data/shards/{shard}.jsonl" for shard in SHARDS]
@@ -30,7 +39,7 @@ rule sft:
         media=[f"{RUN}/media/{shard}.jsonl" for shard in SHARDS],
         model=model_input(config["student"]["model"]),
     output:
-        directory(stage_checkpoint("sft")),
+        directory(stage_final("sft")),
     log:
         f"{LOGS}/sft.log",
     benchmark:

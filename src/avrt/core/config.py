@@ -144,13 +144,22 @@ def _leaf(error: jsonschema.ValidationError) -> jsonschema.ValidationError:
     return _leaf(max(meant, key=lambda e: len(e.absolute_path)))
 
 
+def _drop_null_tags(config: dict) -> dict:
+    """Without the `evaluation.models` tags set to null: config layers merge that mapping key by key,
+    so null is how an overlay removes a tag of the file below it (a recipe without the sft row)."""
+    evaluation = config.get("evaluation")
+    if isinstance(evaluation, dict) and isinstance(evaluation.get("models"), dict):
+        evaluation["models"] = {tag: entry for tag, entry in evaluation["models"].items() if entry is not None}
+    return config
+
+
 def validate_config(config: dict, schema: dict | None = None) -> dict:
     """Return a default-filled copy of `config`; raise ConfigError naming the offending key.
 
     A string that spells a number (`2e-6`, which YAML 1.1 reads as a string) becomes that number
     wherever the schema wants a number, whichever loader read the file."""
     root = schema or load_schema()
-    filled = _fill_defaults(copy.deepcopy(config), root, root)
+    filled = _fill_defaults(_drop_null_tags(copy.deepcopy(config)), root, root)
     validator = jsonschema.Draft202012Validator(root)
     errors = sorted(validator.iter_errors(filled), key=lambda e: list(map(str, e.absolute_path)))
     if errors:

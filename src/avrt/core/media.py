@@ -2,7 +2,11 @@
 
 The one place a clip or a benchmark item becomes frames and audio. The data stage
 (`avrt.data.media`) writes these cuts per shard; evaluation cuts benchmark items in memory with
-`media_from_files`; the same `MediaParams` drive both, so every model sees the same cut.
+`media_from_files`. The training cut (the config's `media` block) takes a fixed number of frames
+and a fixed audio window; an evaluation protocol (`avrt.evaluation.protocols`) may instead take
+frames at a rate with a cap (`fps`, `max_frames`) and the whole audio track up to a cap
+(`audio_length: full`). Either way only the sampled frames are decoded (decord seeks to them) and
+audio is demuxed no further than its cap, so an hour-long video costs what its cut holds.
 """
 
 from __future__ import annotations
@@ -34,17 +38,75 @@ class MediaParams:
     sample_rate: int = 16000
     resample_type: str = "soxr_hq"
     silent_video: bool = False
+    # Evaluation protocols only (`$defs/media_protocol`; the training cut leaves them at these values):
+    fps: float | None = None  # frames per second of video, at most max_frames; None: num_frames frames
+    max_frames: int = 64
+    audio_length: str = "fixed"  # fixed: exactly audio_seconds (zero-padded); full: the track, cut at audio_seconds
+
+    def __post_init__(self):
+        if self.audio_length not in AUDIO_LENGTHS:
+            raise ValueError(f"unknown audio_length {self.audio_length!r} ({', '.join(AUDIO_LENGTHS)})")
+        if self.fps is not None and self.max_frames < 1:
+            raise ValueError(f"frames at fps {self.fps} need a cap of at least 1 frame, got max_frames {self.max_frames}")
 
     @classmethod
     def from_config(cls, media: dict) -> "MediaParams":
         return cls(**media)
 
+    def cut_fields(self) -> dict:
+        """The fields that decide the cut. Those the cut does not use are left out (num_frames
+        at a frame rate), and so are the protocol fields at their training values, so the training
+        cut keeps the digest it had before they existed (its prepared shards stay valid)."""
+        fields = asdict(self)
+        if self.fps is None:
+            del fields["fps"], fields["max_frames"]
+        else:
+            del fields["num_frames"]
+        if self.audio_length == "fixed":
+            del fields["audio_length"]
+        return fields
+
     def digest(self) -> str:
-        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.cut_fields(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def describe(self) -> str:
+        """The cut in words, for result files and table notes."""
+        if self.fps is None:
+            frames = f"{self.num_frames} frames ({self.frame_sampling})"
+        else:
+            frames = f"{self.fps:g} fps, at most {self.max_frames} frames ({self.frame_sampling})"
+        if self.audio_length == "fixed":
+            audio = f"audio: the first {self.audio_seconds:g} s, zero-padded"
+        else:
+            audio = f"audio: all of it, at most {self.audio_seconds:g} s"
+        return f"{frames} of at most {self.frame_max_side} px a side; {audio} ({self.sample_rate} Hz)"
+
+    def frame_count(self, total: int, native_fps: float, where: str = "video") -> int:
+        """How many frames to take of a video of `total` frames at `native_fps`."""
+        if self.fps is None:
+            return self.num_frames
+        if not native_fps or native_fps <= 0:
+            raise ValueError(f"{where}: the container gives no frame rate, so frames at {self.fps:g} fps cannot be placed")
+        return fps_frame_count(total, native_fps, self.fps, self.max_frames)
 
     @property
     def audio_samples(self) -> int:
         return int(round(self.audio_seconds * self.sample_rate))
+
+
+AUDIO_LENGTHS = ("fixed", "full")
+# qwen-omni-utils (v2_5/vision_process.py smart_nframes): at least FPS_MIN_FRAMES frames, an even
+# count (FRAME_FACTOR: the processor's temporal patch takes frames in pairs).
+FPS_MIN_FRAMES = 4
+FRAME_FACTOR = 2
+
+
+def fps_frame_count(total: int, native_fps: float, fps: float, max_frames: int) -> int:
+    """qwen-omni-utils' frame count: duration x fps, at least 4, at most max_frames and the
+    video's own frames, rounded down to an even number (a one-frame video gives its frame)."""
+    wanted = total / native_fps * fps
+    n = min(max(wanted, FPS_MIN_FRAMES), max_frames, total)
+    return max(int(n // FRAME_FACTOR) * FRAME_FACTOR, min(total, 1))
 
 
 def sample_frame_indices(n_frames: int, k: int, method: str) -> list[int]:
@@ -82,6 +144,8 @@ def video_size(path: str) -> tuple[int, int]:
 
 
 def decode_frames(path: str, params: MediaParams) -> dict:
+    """The sampled frames of a video and where they lie. Only those frames are decoded: the frame
+    count and rate come from the container's index (no decoding), and decord seeks to each one."""
     import decord
 
     # The size comes from the header, not from a probe VideoReader: a second reader alive beside
@@ -93,7 +157,7 @@ def decode_frames(path: str, params: MediaParams) -> dict:
     else:
         vr = decord.VideoReader(path, num_threads=1)
     n = len(vr)
-    indices = sample_frame_indices(n, params.num_frames, params.frame_sampling)
+    indices = sample_frame_indices(n, params.frame_count(n, float(vr.get_avg_fps()), path), params.frame_sampling)
     frames = vr.get_batch(indices).asnumpy()
     times = vr.get_frame_timestamp(indices)[:, 0]
     return {
@@ -136,7 +200,8 @@ def load_audio(path: str, params: MediaParams) -> dict:
     source_seconds = wave.size / rate
     if rate != params.sample_rate:
         wave = librosa.resample(wave, orig_sr=rate, target_sr=params.sample_rate, res_type=params.resample_type)
-    target = params.audio_samples
+    # fixed: exactly audio_seconds; full: what the track has, up to audio_seconds
+    target = params.audio_samples if params.audio_length == "fixed" else min(wave.size, params.audio_samples)
     pad = max(0, target - wave.size)
     wave = np.pad(wave, (0, pad))[:target].astype(np.float32)
     return {
@@ -165,7 +230,8 @@ def write_silent_video(src: str, dst: Path) -> None:
 
 def media_from_files(name: str, params: MediaParams, video: str | None = None, image: str | None = None,
                      audio: str | None = None) -> ClipMedia:
-    """In-memory media for one benchmark item, cut exactly as the AVQA shards are.
+    """In-memory media for one benchmark item, cut by `params` (the AVQA shards' own cut, or an
+    evaluation protocol's).
 
     A video gives the frames and, when `audio` is not given, its own audio track; an image is a
     single frame; a separate audio file (OmniBench, MMAR, MMAU) is demuxed and resampled the same

@@ -420,6 +420,15 @@ class BenchmarkRecord(Row):
 
 
 @dataclass(frozen=True)
+class InputProtocol(Row):
+    """How a benchmark item was cut into frames and audio (`avrt.evaluation.protocols`)."""
+
+    name: str  # a key of evaluation.protocols
+    digest: str  # of the cut's parameters (MediaParams.digest)
+    summary: str  # the cut in words
+
+
+@dataclass(frozen=True)
 class Prediction(Row):
     """One model's answer to one benchmark item (eval/<model>/<benchmark>/<mask>.predictions.jsonl)."""
 
@@ -433,3 +442,4 @@ class Prediction(Row):
     prompt_tokens: int
     completion_tokens: int
     finish_reason: str
+    protocol: InputProtocol  # the input protocol the item was shown with

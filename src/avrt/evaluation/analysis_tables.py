@@ -8,7 +8,8 @@ all, medium = some, hard = none. An item some teacher could not be shown (missin
 Table 9: accuracy, invalid-format rate (IFE) and logic-error rate per model, each a share of all
 items (see `avrt.evaluation.scoring`); missing media and missing predictions make up the rest.
 
-Numbers are percentages with one decimal, rounded half up as in Table 3.
+Numbers are percentages with one decimal, rounded half up as in Table 3. Notes name the input
+protocol of each row (and of each teacher), marked where the rows differ.
 """
 
 from __future__ import annotations
@@ -16,14 +17,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from avrt.core.datasets import DIFFICULTY_SUBSETS, difficulty_of
 from avrt.evaluation.difficulty import count_teachers_correct, difficulty_subsets
 from avrt.evaluation.registry import BENCHMARKS
 from avrt.evaluation.scoring import BenchmarkResult
-from avrt.evaluation.tables import MISSING, round_percent
+from avrt.core.rows import InputProtocol
+from avrt.evaluation.tables import MISSING, protocol_label, protocol_notes, round_percent
 from avrt.core.io import atomic_path
 
 SUBSET_HEADERS = {"easy": "Easy", "medium": "Med", "hard": "Hard"}
@@ -57,6 +59,7 @@ def _check_benchmark(results: Mapping[str, BenchmarkResult], benchmark: str, wha
 class Table9:
     benchmark: str
     rows: tuple[tuple[str, dict], ...]  # (model, metrics in percent and n)
+    protocols: dict[str, InputProtocol | None] = field(default_factory=dict)  # model -> its input protocol
 
 
 def build_table9(results: Mapping[str, BenchmarkResult], benchmark: str) -> Table9:
@@ -67,7 +70,7 @@ def build_table9(results: Mapping[str, BenchmarkResult], benchmark: str) -> Tabl
         m = result.metrics
         keys = ("accuracy", "ife_rate", "logic_error_rate", "missing_media_rate", "no_prediction_rate")
         rows.append((model, {"n": m["n"], **{k: _percent(m[k]) for k in keys}}))
-    return Table9(benchmark, tuple(rows))
+    return Table9(benchmark, tuple(rows), {model: r.protocol for model, r in results.items()})
 
 
 def table9_markdown(table: Table9) -> str:
@@ -81,6 +84,7 @@ def table9_markdown(table: Table9) -> str:
     ]
     if not table.rows:
         notes.append(f"No model was evaluated on {table.benchmark}.")
+    notes += protocol_notes({_display(table.benchmark): table.protocols} if table.protocols else {})[0]
     for model, m in table.rows:
         rest = [f"{m[k]:.1f}% {label}" for k, label in (("missing_media_rate", "missing media"),
                                                          ("no_prediction_rate", "no prediction")) if m[k]]
@@ -106,6 +110,8 @@ class Table8:
     teachers: tuple[tuple[str, float | None], ...]  # (teacher, its accuracy in percent)
     counts: dict[str, int]  # subset (and "unassigned") -> items
     rows: tuple[tuple[str, dict], ...]  # (model, subset -> {n, correct, accuracy in percent})
+    protocols: dict[str, InputProtocol | None] = field(default_factory=dict)  # model -> its input protocol
+    teacher_protocols: dict[str, InputProtocol | None] = field(default_factory=dict)  # teacher -> its input protocol
 
 
 def teacher_counts(teacher_results: Mapping[str, BenchmarkResult]) -> dict[str, int]:
@@ -134,7 +140,8 @@ def build_table8(results: Mapping[str, BenchmarkResult], teacher_results: Mappin
             raise ValueError(f"{model}: its {benchmark} items are not the teachers' items")
         rows.append((model, {s: {**subsets[s], "accuracy": _percent(subsets[s]["accuracy"])} for s in DIFFICULTY_SUBSETS}))
     teachers = tuple((t, _percent(r.accuracy())) for t, r in teacher_results.items())
-    return Table8(benchmark, teachers, counts, tuple(rows))
+    return Table8(benchmark, teachers, counts, tuple(rows), {m: r.protocol for m, r in results.items()},
+                  {t: r.protocol for t, r in teacher_results.items()})
 
 
 def table8_markdown(table: Table8) -> str:
@@ -151,6 +158,10 @@ def table8_markdown(table: Table8) -> str:
     ]
     if table.counts.get("unassigned"):
         notes.append(f"{table.counts['unassigned']} item(s) unassigned: a teacher could not be shown their media.")
+    notes += protocol_notes({_display(table.benchmark): table.protocols} if table.protocols else {})[0]
+    if table.teacher_protocols:  # each teacher takes only its own modality of its cut
+        notes.append("Teachers' input protocols: " + "; ".join(
+            f"{t}: {protocol_label(p)}" for t, p in table.teacher_protocols.items()) + ".")
     return "\n".join(lines + [""] + notes) + "\n"
 
 

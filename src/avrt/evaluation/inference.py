@@ -1,15 +1,18 @@
-"""Answer one benchmark's records with one model: greedy, resumable, same media cuts as training.
+"""Answer one benchmark's records with one model: greedy, resumable, with the benchmark's input protocol.
 
 Each record's media (video with its audio track, image, separate audio) are cut by
-`avrt.core.media.media_from_files` with the run's `media` parameters, the ones the AVQA shards
-and therefore SFT and GRPO used. The prompt is the student's reasoning prompt or the direct
-(answer-only) prompt for base models. A modality mask blanks the frames (`audio_only`) or
+`avrt.core.media.media_from_files` with the benchmark's input protocol
+(`avrt.evaluation.protocols`): the training cut of the run's `media` block for AVQA, the
+student's own evaluation settings (frames at a rate with a cap, the whole audio up to a cap) for
+the long benchmarks. Every prediction row names its protocol. The prompt is the student's
+reasoning prompt or the direct (answer-only) prompt for base models. A modality mask blanks the frames (`audio_only`) or
 silences the audio (`video_only`) for the paper's Table 4. Records whose media are missing are
 not sent to the model; scoring counts them as wrong. Generation runs through the shared driver
 (`avrt.core.generation`), so an interrupted benchmark resumes where it stopped.
 
 With `teacher` (one `teachers` entry) a single-modality teacher answers instead, for the
-difficulty subsets of Table 8: its own prompt, and only its own modality (frames or audio).
+difficulty subsets of Table 8: its own prompt, only its own modality (frames or audio), and the
+benchmark's teacher protocol (`evaluation.teacher_protocols`).
 
 A SightSound-R1 run's student reads every question in the audio-text variant ("video" ->
 "audio"), as it read them in SFT and GRPO (`avrt.core.config.audio_text_questions`).
@@ -26,7 +29,8 @@ from avrt.core.config import add_config_argument, audio_text_questions, load_con
 from avrt.core.generation import generate
 from avrt.core.media import MediaParams, media_from_files
 from avrt.core.prompts import Prompt, audio_text_question, load_prompt, render_student_prompt, render_teacher_prompt
-from avrt.core.rows import BenchmarkRecord, Prediction, write_rows
+from avrt.core.rows import BenchmarkRecord, InputProtocol, Prediction, write_rows
+from avrt.evaluation.protocols import TRAINING_PROTOCOL, input_protocol, resolve
 from avrt.evaluation.records import read_records
 from avrt.models.spec import EVALUATION_SAMPLING, ModelSpec, model_spec
 
@@ -57,8 +61,10 @@ def build_request(record: BenchmarkRecord, params: MediaParams, prompt: Prompt, 
 
 def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, params: MediaParams, mask: str,
                   out: str | Path, chunk_size: int, backend=None, teacher: dict | None = None,
-                  audio_text: bool = False) -> dict:
-    """Answer every usable record; `audio_text` asks a student the audio-text variant of each question."""
+                  audio_text: bool = False, protocol: InputProtocol | None = None) -> dict:
+    """Answer every usable record, its media cut by `params`; `audio_text` asks a student the
+    audio-text variant of each question. `protocol` names the cut in the rows (default: `params`
+    as the training protocol)."""
     from avrt.models.adapters import get_adapter
     from avrt.models.backends import load_model
 
@@ -67,6 +73,10 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
     if any(getattr(spec.sampling, key) != value for key, value in EVALUATION_SAMPLING.items()):
         spec = replace(spec, sampling=replace(spec.sampling, **EVALUATION_SAMPLING))  # greedy, once
     supported = frozenset(get_adapter(spec.family).modalities)
+    protocol = protocol or input_protocol(TRAINING_PROTOCOL, params)
+    if protocol.digest != params.digest():
+        raise ValueError(f"protocol {protocol.name!r} names another cut than the one given ({protocol.summary})")
+    # The protocol's cut, by content: a changed protocol answers afresh, a renamed one keeps its outputs.
     settings = {"model": asdict(spec), "prompt": prompt_mode, "mask": mask, "media": params.digest()}
     audio_text = audio_text and teacher is None  # a teacher reads the questions as written
     if audio_text:  # the cache of a run without the variant keeps its key
@@ -93,7 +103,7 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
     rows = [Prediction(id=r.id, output=o.text, model=spec.name, checkpoint=spec.checkpoint,
                        prompt_id=prompts[r.id].prompt_id, prompt_sha256=prompts[r.id].sha256, mask=mask,
                        prompt_tokens=o.prompt_tokens, completion_tokens=o.completion_tokens,
-                       finish_reason=o.finish_reason)
+                       finish_reason=o.finish_reason, protocol=protocol)
             for r in sorted(records, key=lambda r: r.id) for o in outputs.of(r.id)]
     write_rows(out, rows)
     stats = {"records": len(records), "predictions": len(rows), **outputs.stats}
@@ -111,11 +121,15 @@ def add_arguments(parser) -> None:
                         help="the trained checkpoint of the tag's stage (the workflow passes it)")
     parser.add_argument("--mask", choices=sorted(MASKS), default="both")
     parser.add_argument("--out", required=True, help="predictions JSONL (one Prediction per record)")
+    parser.add_argument("--benchmark", required=True,
+                        help="the records' benchmark: its input protocol (evaluation.benchmark_protocols, "
+                             "or teacher_protocols with --teacher) cuts the media")
 
 
 def run(args) -> int:
     config = load_config(*args.config)
-    chunk_size, params = config["evaluation"]["chunk_size"], MediaParams.from_config(config["media"])
+    chunk_size = config["evaluation"]["chunk_size"]
+    protocol, params = resolve(config, args.benchmark, teacher=bool(args.teacher))
     if args.teacher:
         teacher = teacher_entry(config, args.teacher)
         spec, prompt_mode = model_spec(config, teacher["model"]), "reasoning"
@@ -129,6 +143,10 @@ def run(args) -> int:
             if not args.checkpoint:
                 raise SystemExit(f"model tag {args.model_tag!r} evaluates the {entry['stage']} stage: pass --checkpoint")
             spec = replace(spec, checkpoint=args.checkpoint, revision=None)  # a trained local checkpoint
+    other = sorted({r.benchmark for r in read_records(args.records)} - {args.benchmark})  # after the config checks
+    if other:
+        raise SystemExit(f"{args.records}: records of {other}, not of --benchmark {args.benchmark!r}")
+    log.info("benchmark %s: input protocol %s (%s)", args.benchmark, protocol.name, protocol.summary)
     run_inference(args.records, spec, prompt_mode, params, args.mask, args.out, chunk_size, teacher=teacher,
-                  audio_text=audio_text_questions(config))
+                  audio_text=audio_text_questions(config), protocol=protocol)
     return 0

@@ -28,6 +28,10 @@ error 48.9 + accuracy 50.2 sum to 100. So `ife_rate` = format_error / n and
 accuracy + ife_rate + logic_error_rate = 1. (The paper's AVRT row, 0.2 + 43.0 + 56.3 = 99.5,
 does not quite sum; we keep the identity.)
 
+Every result names the input protocol its predictions were made with (`protocol`: name, digest
+of the cut, the cut in words; `avrt.evaluation.protocols`), read from the prediction rows; null
+for predictions made elsewhere that carry none.
+
 Teacher outputs (the difficulty subsets of Table 8) are scored with `answer_parser="teacher"`:
 the letter is the one `avrt.core.parsing.parse_teacher_answer` reads ("Answer: (D) ...", as in
 the trace stage); an output it cannot read is a format_error, so it counts as wrong, never guessed.
@@ -45,6 +49,7 @@ from avrt.evaluation.open_answers import answers_equal
 from avrt.evaluation.records import BenchmarkRecord
 from avrt.evaluation.registry import OfficialRule, get_benchmark
 from avrt.core.parsing import parse_teacher_answer
+from avrt.core.rows import InputProtocol
 
 OUTCOMES = ("correct", "format_error", "logic_error", "missing_media", "no_prediction")
 ANSWER_PARSERS = ("strict", "teacher")
@@ -99,6 +104,7 @@ class BenchmarkResult:
     has_official: bool
     items: list[ItemScore]
     answer_parser: str = "strict"  # "teacher": outputs read by the teacher answer parser
+    protocol: InputProtocol | None = None  # how the items were cut for the model; None: not recorded
 
     @property
     def metrics(self) -> dict:
@@ -127,6 +133,7 @@ class BenchmarkResult:
             "official_rule": self.official_rule,
             "has_official": self.has_official,
             "answer_parser": self.answer_parser,
+            "protocol": self.protocol.to_dict() if self.protocol else None,
             "metrics": self.metrics,
             # Items whose gold, as the official rule reads it, is not the record's gold letter.
             "official_gold_differs": sum(i.official_gold not in (None, i.gold) for i in self.items),
@@ -141,8 +148,10 @@ class BenchmarkResult:
         if "items" not in data:
             raise ValueError(f"result for {data.get('benchmark')!r} was written without items")
         items = [ItemScore(**i) for i in data["items"]]
+        protocol = data.get("protocol")
         return cls(data["benchmark"], data["official_rule"], data["has_official"], items,
-                   data.get("answer_parser", "strict"))
+                   data.get("answer_parser", "strict"),
+                   InputProtocol.from_dict(protocol, where=f"result of {data['benchmark']!r}") if protocol else None)
 
 
 def strict_open_answer(output: str) -> str | None:
@@ -232,3 +241,21 @@ def read_predictions(path: str | Path) -> dict[str, str]:
                 raise ValueError(f"{path}:{lineno}: id {row['id']!r} already has a prediction")
             predictions[row["id"]] = row["output"]
     return predictions
+
+
+def read_protocol(path: str | Path) -> InputProtocol | None:
+    """The input protocol a predictions JSONL was made with: the one its rows name (None when they
+    name none). Rows that name different protocols are an error naming the first that differs."""
+    found: tuple[int, dict | None] | None = None
+    with open(path, encoding="utf-8") as fh:
+        for lineno, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            protocol = json.loads(line).get("protocol")
+            if found is None:
+                found = (lineno, protocol)
+            elif protocol != found[1]:
+                raise ValueError(f"{path}:{lineno}: protocol {protocol!r} differs from line {found[0]}'s {found[1]!r}")
+    if found is None or found[1] is None:
+        return None
+    return InputProtocol.from_dict(found[1], where=f"{path}:{found[0]}: protocol")

@@ -7,7 +7,9 @@ Writes `per_benchmark.csv` (every model x benchmark x mask with its accuracies a
 rates), `table3.{md,csv,tex,png}` (unmasked runs, deltas against --base), `table4.md`
 (accuracy per modality mask, the paper's modality-removal experiment), `table9.{md,csv}` (error
 analysis on --error-benchmark) and, with --teacher-results, `table8.{md,csv}` (accuracy on the
-difficulty subsets of --difficulty-benchmark).
+difficulty subsets of --difficulty-benchmark). Every table names the input protocol of each
+number (the one its result file records): per_benchmark.csv in its own columns, the others in
+notes, with a mark where one column mixes protocols.
 """
 
 from __future__ import annotations
@@ -27,7 +29,13 @@ from avrt.evaluation.analysis_tables import (
     write_table,
 )
 from avrt.evaluation.scoring import BenchmarkResult
-from avrt.evaluation.tables import build_table3, scores_from_results, write_table3
+from avrt.evaluation.tables import (
+    build_table3,
+    protocol_notes,
+    protocols_from_results,
+    scores_from_results,
+    write_table3,
+)
 from avrt.core.io import atomic_path
 
 ERROR_BENCHMARK = "omnibench"  # Table 9's benchmark in the paper
@@ -71,17 +79,19 @@ def write_tables(results: list[tuple[str, str, str, Path]], base: str | None, ou
     loaded = [(m, b, mask, _load(p)) for m, b, mask, p in results]
     with atomic_path(out_dir / "per_benchmark.csv") as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["model", "benchmark", "mask", "official_rule", *METRICS])
+        writer.writerow(["model", "benchmark", "mask", "protocol", "protocol_digest", "protocol_summary",
+                         "official_rule", *METRICS])
         for model, bench, mask, result in loaded:
-            m = result.metrics
-            writer.writerow([model, bench, mask, result.official_rule, *(m[k] for k in METRICS)])
+            m, p = result.metrics, result.protocol
+            writer.writerow([model, bench, mask, p.name if p else "", p.digest if p else "", p.summary if p else "",
+                             result.official_rule, *(m[k] for k in METRICS)])
     unmasked: dict[str, list[BenchmarkResult]] = defaultdict(list)
     for model, _, mask, result in loaded:
         if mask == "both":
             unmasked[model].append(result)
     scores = scores_from_results(unmasked)
     base_of = {m: base for m in scores if base and m != base and base in scores}
-    paths = write_table3(build_table3(scores, base_of), out_dir)
+    paths = write_table3(build_table3(scores, base_of, protocols=protocols_from_results(unmasked)), out_dir)
     masked = [(m, b, mask, r) for m, b, mask, r in loaded if any(x[1] == b and x[2] != "both" for x in loaded)]
     table4 = out_dir / "table4.md"
     lines = ["| model | benchmark | both | video only (silent audio) | audio only (blank frames) |", "|---|---|---|---|---|"]
@@ -89,7 +99,10 @@ def write_tables(results: list[tuple[str, str, str, Path]], base: str | None, ou
     for model, bench in sorted({(m, b) for m, b, _, _ in masked}):
         cells = [by_key.get((model, bench, k)) for k in ("both", "video_only", "audio_only")]
         lines.append(f"| {model} | {bench} | " + " | ".join("–" if c is None else f"{100 * c:.1f}" for c in cells) + " |")
-    table4.write_text("\n".join(lines) + "\n")
+    # the masked runs of a benchmark are compared with its unmasked one: all under one protocol
+    notes, _ = protocol_notes({b: {f"{m} {mask}": r.protocol for m, bb, mask, r in masked if bb == b}
+                               for b in sorted({b for _, b, _, _ in masked})})
+    table4.write_text("\n".join(lines + ([""] + notes if notes else [])) + "\n")
     written = {**{k: str(v) for k, v in paths.items()}, "table4": str(table4),
                "per_benchmark": str(out_dir / "per_benchmark.csv")}
 

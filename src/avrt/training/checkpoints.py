@@ -88,17 +88,29 @@ def publish_final(trainer, out: Path, summary_name: str, summary: dict,
     killed mid-save leaves no `final/` that looks complete. `write_weights(staging, is_main)` runs
     on every rank; by default `trainer.save_model`, in which DeepSpeed gathers the weights.
     """
-    staging = out.with_name(f".{out.name}.partial")
     main = trainer.is_world_process_zero()
-    if main and staging.exists():
-        shutil.rmtree(staging)
+    staging = staging_dir(out, clear=main)
     if write_weights is None:
         trainer.save_model(str(staging))
     else:
         write_weights(staging, main)
     if main:
         (staging / summary_name).write_text(json.dumps(summary, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out)
-        staging.rename(out)
+        move_into_place(staging, out)
     trainer.accelerator.wait_for_everyone()
+
+
+def staging_dir(out: Path, clear: bool = True) -> Path:
+    """Where a checkpoint directory `out` is written before it is moved onto `out`; `clear` removes
+    what a killed attempt left there."""
+    staging = out.with_name(f".{out.name}.partial")
+    if clear and staging.exists():
+        shutil.rmtree(staging)
+    return staging
+
+
+def move_into_place(staging: Path, out: Path) -> None:
+    """Replace `out` by the finished `staging` directory."""
+    if out.exists():
+        shutil.rmtree(out)
+    staging.rename(out)

@@ -90,9 +90,12 @@ SUMMARY = "grpo_summary.json"
 METRICS = "grpo_metrics.jsonl"
 GROUND_TRUTH = "answer"  # the reward column of the AVQA ground-truth letter (grpo.label_column's name for it)
 LABEL_KEY = "sample_id"  # label files name the QA by this key, as the trace stages do
-# Settings that change neither what the checkpoints hold nor the data order: they may change on resume.
+# Settings that change neither what the checkpoints hold nor the data order: they may change on resume
+# (gradient checkpointing trades memory for compute; the gradients are the same).
+# Which checkpoint later stages load is chosen after training (`avrt select-checkpoint`).
 RESUMABLE_KEYS = ("save_steps", "save_total_limit", "logging_steps", "report_to", "dataloader_num_workers",
-                  "rollout_backend", "vllm_gpu_memory_utilization")
+                  "rollout_backend", "vllm_gpu_memory_utilization", "select_checkpoint", "select_benchmark",
+                  "gradient_checkpointing")
 
 
 # ---- prompts ----------------------------------------------------------------------------------
@@ -438,7 +441,8 @@ def train_grpo(grpo: dict, student: dict, spec: ModelSpec, inputs: GRPOInputs, o
 # ---- command line -----------------------------------------------------------------------------
 def add_arguments(parser) -> None:
     add_config_argument(parser)  # reads `grpo`, `student` and the student's `models` entry
-    parser.add_argument("--checkpoint", required=True, help="starting checkpoint (the SFT stage's final one)")
+    parser.add_argument("--checkpoint", help="starting checkpoint (the SFT stage's); without it, the student's "
+                                             "own `models` entry at its revision (grpo.init base)")
     parser.add_argument("--shards", nargs="+", required=True, help="shard manifests (the prompts: their train split)")
     parser.add_argument("--media", nargs="+", required=True, help="media indexes of all shards")
     parser.add_argument("--labels", nargs="*", default=[], help="label files (grpo.label_files)")
@@ -448,7 +452,11 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     config = load_config(*args.config)
-    spec = dataclasses.replace(model_spec(config, config["student"]["model"]), checkpoint=args.checkpoint, revision=None)
+    spec = model_spec(config, config["student"]["model"])
+    if args.checkpoint:  # a trained stage's directory: the spec's hub revision does not apply to it
+        spec = dataclasses.replace(spec, checkpoint=args.checkpoint, revision=None)
+    elif config["grpo"]["init"] != "base":
+        raise SystemExit("avrt grpo: --checkpoint (the SFT stage's) is required unless config key 'grpo.init' is base")
     inputs = GRPOInputs(manifests=args.shards, media_indexes=args.media, label_files=args.labels)
     train_grpo(config["grpo"], config["student"], spec, inputs, args.out, args.checkpoints,
                audio_text=audio_text_questions(config))

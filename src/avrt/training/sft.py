@@ -155,6 +155,9 @@ def train_sft(sft: dict, student: dict, spec: ModelSpec, inputs: SFTInputs, out:
     model = load_student(spec, adapter, dtype)
     frozen = freeze_modules(model, list(student["freeze"]))
     if sft["lora"]:
+        from transformers import set_seed
+
+        set_seed(sft["seed"])  # the adapters' initial weights come from `sft.seed`, not from what ran before
         model = apply_lora(model, sft["lora"], list(student["freeze"]))
     counts = parameter_counts(model)
     log.info("student %s: %d parameters, %d trainable; frozen per module: %s", spec.name, counts["total"],

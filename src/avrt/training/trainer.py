@@ -43,6 +43,10 @@ class ResumableTrainer(Trainer):
         super().__init__(*args, **kwargs)
         self.add_callback(LogAtCheckpoints())
 
+    def compute_loss(self, model, inputs, *args, **kwargs):
+        # No KV cache in a training forward: the model would otherwise keep one for the whole sequence.
+        return super().compute_loss(model, {**inputs, "use_cache": False}, *args, **kwargs)
+
     def _init_training_state(self, max_steps: int, num_update_steps_per_epoch: int, num_train_epochs: int,
                              resume_from_checkpoint: str | None, trial) -> tuple[int, int]:
         epochs_trained, steps_trained_in_epoch = super()._init_training_state(
@@ -80,6 +84,11 @@ def training_arguments(block: dict, stage: str, output_dir: Path, **stage_specif
         weight_decay=block["weight_decay"],
         max_grad_norm=block["max_grad_norm"],
         bf16=block["bf16"],
+        # Config key `gradient_checkpointing`; transformers 5 calls it activation checkpointing. Each
+        # decoder layer is recomputed in the backward pass. Non-reentrant: gradients reach the trained
+        # layers although no input requires grad (frozen embeddings and encoders, LoRA).
+        activation_checkpointing=block["gradient_checkpointing"],
+        activation_checkpointing_kwargs={"use_reentrant": False} if block["gradient_checkpointing"] else None,
         deepspeed=deepspeed_config(block["deepspeed"], stage) if block["deepspeed"] else None,
         save_strategy="steps",
         save_steps=block["save_steps"],
