@@ -88,3 +88,35 @@ def cpu_sft_config(**overrides) -> dict:
 def summary_of(final: Path) -> dict:
     return json.loads((final / "sft_summary.json").read_text())
 
+
+
+def export_avrt20k_by_the_stages(shard: PreparedShard, out: Path) -> Path:
+    """AVRT-20K train rows as the trace stages write them for `shard` (every split, val_fraction 0):
+    the teacher stage (both teachers right, in the prompts' answer format), the merger stage (strict
+    format) and the filter, each with a scripted backend in place of its model."""
+    from fake_backends import ScriptedBackend
+
+    from avrt.traces.filter import filter_traces
+    from avrt.traces.merge import run_merge
+    from avrt.traces.teacher import run_teacher
+
+    gold = {r.sample_id: r.gold_letter for r in read_rows(shard.manifest, ManifestRow)}
+    traces = {}
+    for name, modality in (("visual", "frames"), ("audio", "audio")):
+        teacher = {"name": name, "model": f"{name}_teacher", "prompt": f"{name}_teacher", "modality": modality}
+        traces[modality] = out / "traces" / name / "000.jsonl"
+        answer = ScriptedBackend(lambda sid, i, name=name: f"{name} description of {sid}.\nAnswer: ({gold[sid]})")
+        run_teacher(teacher, _fake_spec(f"{name}_teacher"), ["train", "val"], shard.manifest, shard.media_index,
+                    traces[modality], chunk_size=64, backend=answer)
+    merged = out / "merged" / "000.jsonl"
+    merger = ScriptedBackend(lambda sid, i: f"<think>Audio and frames of {sid} agree.</think><answer>{gold[sid]}</answer>")
+    run_merge("merger", _fake_spec("merger"), traces, merged, "response", chunk_size=64, backend=merger)
+    train = out / "avrt20k" / "train.jsonl"
+    filter_traces([merged], "both_correct", False, True, 0.0, 0, train, out / "avrt20k" / "val.jsonl",
+                  out / "avrt20k" / "counts.tsv", out / "avrt20k" / "difficulty.jsonl")
+    return train
+
+
+def _fake_spec(name: str) -> ModelSpec:
+    return ModelSpec.from_config(name, {"family": "text_llm", "checkpoint": "/nonexistent", "backend": "hf",
+                                        "sampling": {"temperature": 0.0, "max_new_tokens": 8}})

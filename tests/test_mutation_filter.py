@@ -73,10 +73,10 @@ def test_counts_table_and_difficulty_file(tmp_path, caplog):
     counts = filter_traces([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], "merger_correct", False, True, 0.5, 3,
                            out["train"], out["val"], tmp_path / "counts.tsv", out["difficulty"])
     lines = (tmp_path / "counts.tsv").read_text().splitlines()
-    assert lines[:2] == ["count\tvalue", "mode\tmerger_correct"]
-    keys = [line.split("\t")[0] for line in lines[2:]]
+    assert lines[:3] == ["count\tvalue", "source\tmerged", "mode\tmerger_correct"]
+    keys = [line.split("\t")[0] for line in lines[3:]]
     assert keys == sorted(keys)
-    assert dict(line.split("\t") for line in lines[2:]) == {k: str(v) for k, v in counts.items()}
+    assert dict(line.split("\t") for line in lines[3:]) == {k: str(v) for k, v in counts.items()}
     val_ids = {i for i in MERGER_CORRECT if in_val(i, 0.5, 3)}
     assert 0 < len(val_ids) < 15
     assert {k: counts[k] for k in ("merged", "format_ok", "kept", "train", "val", "merger_correct")} == {
@@ -107,7 +107,7 @@ def test_the_stage_reads_its_settings_from_the_config(tmp_path):
     parser = argparse.ArgumentParser()
     trace_filter.add_arguments(parser)
     args = parser.parse_args(["--config", str(REPO / "config" / "config.yaml"), str(overlay),
-                              "--merged", str(tmp_path / "merged.jsonl"),
+                              "--traces", str(tmp_path / "merged.jsonl"),
                               "--out-train", str(out["train.jsonl"]), "--out-val", str(out["val.jsonl"]),
                               "--out-counts", str(out["counts.tsv"]), "--out-difficulty", str(out["difficulty.jsonl"])])
     assert trace_filter.run(args) == 0
@@ -125,9 +125,9 @@ def test_the_stage_reads_its_settings_from_the_config(tmp_path):
 def test_the_stage_needs_every_path():
     parser = argparse.ArgumentParser()
     trace_filter.add_arguments(parser)
-    full = ["--config", "c.yaml", "--merged", "m", "--out-train", "t", "--out-val", "v", "--out-counts", "c",
+    full = ["--config", "c.yaml", "--traces", "m", "--out-train", "t", "--out-val", "v", "--out-counts", "c",
             "--out-difficulty", "d"]
-    assert vars(parser.parse_args(full)) == {"config": [Path("c.yaml")], "merged": ["m"], "out_train": "t",
+    assert vars(parser.parse_args(full)) == {"config": [Path("c.yaml")], "traces": ["m"], "out_train": "t",
                                              "out_val": "v", "out_counts": "c", "out_difficulty": "d"}
     for i in range(0, len(full), 2):
         with pytest.raises(SystemExit):

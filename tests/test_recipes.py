@@ -14,7 +14,8 @@ import pytest
 from avrt.core.config import ConfigError, deep_merge, load_yaml, validate_config
 from conftest import REPO, run_snakemake
 
-RECIPES = ("avrt-7b", "rl-only", "no-length-reward", "merger-gemma3", "unfiltered")
+RECIPES = ("avrt-7b", "rl-only", "no-length-reward", "merger-gemma3", "unfiltered", "audio-chains", "visual-chains",
+           "answer-only", "format-only")
 
 
 def dry_run(workflow_dir: Path, recipe: str) -> tuple[str, dict]:
@@ -95,11 +96,51 @@ def test_merger_gemma3_merges_with_gemma(workflow_dir):
 def test_unfiltered_keeps_every_merged_trace(workflow_dir):
     out, config = dry_run(workflow_dir, "unfiltered")
     assert config["filter"] | {"val_fraction": 0, "seed": 0} == {
-        "mode": "unfiltered", "match_count": False, "drop_answer_mismatch": False, "val_fraction": 0, "seed": 0}
+        "source": "merged", "mode": "unfiltered", "match_count": False, "drop_answer_mismatch": False,
+        "val_fraction": 0, "seed": 0}
     base = validate_config(load_yaml(REPO / "config" / "config.yaml"))
     for key in ("per_device_batch_size", "gradient_accumulation_steps", "num_gpus"):  # matched batch sizes
         assert config["sft"][key] == base["sft"][key] and config["grpo"][key] == base["grpo"][key]
     assert jobs(out)["filter_traces"] == 1 and jobs(out)["sft"] == 1
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("recipe, teacher", [("audio-chains", "audio"), ("visual-chains", "visual")])
+def test_single_teacher_chains_build_the_sft_set_from_the_teacher_traces_without_merging(workflow_dir, recipe, teacher):
+    out, config = dry_run(workflow_dir, recipe)
+    counts = jobs(out)
+    assert config["filter"]["source"] == teacher and config["filter"]["mode"] == "both_correct"
+    assert counts["merge_traces"] == 0 and f"results/{recipe}/merged/" not in out
+    assert counts["teacher"] == 2 * 64 and counts["filter_traces"] == counts["sft"] == counts["grpo"] == 1
+    (export,) = shells(out, "filter_traces")
+    # the teachers' own rows: the source teacher's traces, and the other's answers for both_correct
+    assert Counter(re.findall(rf"results/{recipe}/traces/(\w+)/\d+\.jsonl", export)) == {"visual": 64, "audio": 64}
+    assert f"--config results/{recipe}/config.yaml" in export
+    assert f"--train results/{recipe}/avrt20k/train.jsonl" in shells(out, "sft")[0]
+    assert set(config["evaluation"]["models"]) == {"grpo"}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("recipe, target, tags", [("answer-only", "answer_only", {"sft", "grpo"}),
+                                                  ("format-only", "format_only", {"grpo"})])
+def test_sft_controls_train_on_avrt20k_with_another_target(workflow_dir, recipe, target, tags):
+    out, config = dry_run(workflow_dir, recipe)
+    base = validate_config(load_yaml(REPO / "config" / "config.yaml"))
+    assert config["sft"]["data"] == {**base["sft"]["data"], "target": target} and config["filter"] == base["filter"]
+    counts = jobs(out)
+    assert counts["merge_traces"] == 64 and counts["filter_traces"] == counts["sft"] == counts["grpo"] == 1
+    assert f"--train results/{recipe}/avrt20k/train.jsonl" in shells(out, "sft")[0]
+    assert set(config["evaluation"]["models"]) == tags
+
+
+def test_filter_source_names_a_teacher_and_needs_no_merger():
+    base = load_yaml(REPO / "config" / "config.yaml")
+    with pytest.raises(ConfigError, match=r"config key 'filter.source': no teacher named 'speech' in 'teachers'"):
+        validate_config(deep_merge(base, {"filter": {"source": "speech"}}))
+    with pytest.raises(ConfigError, match=r"config key 'filter.mode': merger_correct needs the merger's traces"):
+        validate_config(deep_merge(base, {"filter": {"source": "audio", "mode": "merger_correct"}}))
+    without_merger = deep_merge(base, {"filter": {"source": "audio"}, "merger": {"model": "gone"}})
+    assert validate_config(without_merger)["filter"]["source"] == "audio"  # the merger's model is not needed
 
 
 # ---- grpo.init and removing a tag --------------------------------------------------------------

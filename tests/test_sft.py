@@ -7,14 +7,17 @@ from dataclasses import replace
 
 import pytest
 import torch
-from sft_fixtures import build_student_zoo, cpu_sft_config, prepare_synthetic_shard, student_spec, write_avrt20k
+from sft_fixtures import (build_student_zoo, cpu_sft_config, export_avrt20k_by_the_stages, prepare_synthetic_shard,
+                          student_spec, write_avrt20k)
 
 from avrt.core.answers import is_strict_format, strict_answer_letter
 from avrt.core.rows import MediaRow, TrainingExample, write_rows
 from avrt.models.adapters import get_adapter
 from avrt.models.hf_backend import load_processor
 from avrt.training.batches import IGNORE_INDEX, SFTCollator
+from avrt.core.datasets import read_avrt20k
 from avrt.training.data import (
+    FORMAT_ONLY_FILLER,
     MediaLookup,
     SFTDataset,
     StudentInputs,
@@ -66,6 +69,29 @@ def test_template_traces_are_strict_and_carry_the_ground_truth(shard):
         assert row.choices[row.answer_index] in ex.completion
     assert {ex.sample_id for ex in load_examples("template", [shard.manifest], "val")} == \
            {r.sample_id for r in shard.qa_rows("val")}
+
+
+def test_sft_targets_of_the_controls_come_from_the_exported_rows_fake_backend(shard, omni_inputs, tmp_path):
+    """sft.data.target on AVRT-20K rows the trace stages wrote: trace is the row's av_reasoning,
+    answer_only its ground-truth letter alone, format_only the strict format around the one filler
+    with that letter (paper Table 0.A.2); SFT labels exactly that target and its end-of-turn token."""
+    train = export_avrt20k_by_the_stages(shard, tmp_path)
+    rows = read_avrt20k(train)
+    assert len(rows) == len(shard.qa_rows("train")) + len(shard.qa_rows("val")) > 1
+    targets = {t: load_examples("avrt20k", [train], "train", target=t) for t in ("trace", "answer_only", "format_only")}
+    for i, row in enumerate(rows):
+        trace, answer, form = (targets[t][i] for t in ("trace", "answer_only", "format_only"))
+        assert trace.completion == row.av_reasoning and row.sample_id in trace.completion
+        assert answer.completion == row.answer and len(answer.completion) == 1
+        assert form.completion == f"<think>{FORMAT_ONLY_FILLER}</think><answer>{row.answer}</answer>"
+        assert is_strict_format(form.completion) and strict_answer_letter(form.completion) == row.answer
+        assert trace.replace(completion=None) == answer.replace(completion=None) == form.replace(completion=None)
+    for target in ("answer_only", "format_only"):
+        item = omni_inputs.encode_sft(targets[target][0])
+        labelled = item["labels"] != IGNORE_INDEX
+        assert omni_inputs.tokenizer.decode(item["input_ids"][labelled]) == targets[target][0].completion + "<|im_end|>"
+    with pytest.raises(ValueError, match=r"config key 'sft.data.target': unknown target 'letters'"):
+        load_examples("avrt20k", [train], "train", target="letters")
 
 
 def test_labels_cover_exactly_the_assistant_trace_and_its_end_of_turn(shard, omni_inputs):

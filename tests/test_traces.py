@@ -9,11 +9,11 @@ from avrt.core.datasets import in_val, read_avrt20k
 from avrt.core.generation import ModelOutput
 from avrt.core.io import read_jsonl
 from avrt.core.prompts import load_prompt, render_merger_prompt
-from avrt.core.rows import ClipRef, ManifestRow, MediaRow, MergedTrace, RowError, read_rows, write_rows
+from avrt.core.rows import ClipRef, ManifestRow, MediaRow, MergedTrace, RowError, TeacherTrace, read_rows, write_rows
 from avrt.models.backends import Completion
 from fake_backends import CountingBackend, ScriptedBackend, echo_backend
 from avrt.models.spec import ModelSpec
-from avrt.traces.filter import avrt20k_row, filter_traces, select
+from avrt.traces.filter import avrt20k_row, filter_traces, select, teacher_sft_trace
 from avrt.traces.merge import merged_row, run_merge
 from avrt.traces.teacher import run_teacher, trace_row
 
@@ -287,6 +287,95 @@ def test_both_correct_keeps_a_trace_only_when_each_teacher_was_right_fake_backen
     assert counts["teacher/audio/correct"] == sum(a for _, a in right.values())
     difficulty = {r["sample_id"]: r["difficulty"] for r in read_jsonl(out["difficulty"])}
     assert difficulty == {sid: {2: "easy", 1: "medium", 0: "hard"}[sum(r)] for sid, r in right.items()}
+
+
+def _single_teacher_traces(shard_path, media, tmp_path):
+    """Both teachers' rows as the teacher stage writes them (scripted answers in the prompts' format,
+    the visual teacher thinking first as Kimi-VL-Thinking does), over train and val questions: each
+    pattern of who is right, and an audio answer no option can be read from."""
+    qas = {qa["sample_id"]: qa for qa in read_jsonl(shard_path)}
+    ids = sorted(qas)
+    pattern = {sid: [("gold", "gold"), ("gold", "wrong"), ("wrong", "gold"), ("wrong", "wrong"), ("gold", "none")][i % 5]
+               for i, sid in enumerate(ids)}
+    letter = {"gold": lambda qa: qa["gold_letter"], "wrong": lambda qa: "ABCD"[(qa["answer_index"] + 1) % len(qa["choices"])]}
+
+    def visual(sid, i):
+        return (f"\u25c1think\u25b7Frames first.\u25c1/think\u25b7Visual Description: the frames of {sid}.\n"
+                f"Reasoning: the frames fit.\nAnswer: ({letter[pattern[sid][0]](qas[sid])})")
+
+    def audio(sid, i):
+        if pattern[sid][1] == "none":
+            return f"Audio Description: the sound of {sid}.\nReasoning: nothing fits."
+        return f"Audio Description: the sound of {sid}.\nReasoning: the sound fits.\nAnswer: ({letter[pattern[sid][1]](qas[sid])})"
+
+    paths = []
+    for name, answer in (("visual", visual), ("audio", audio)):
+        paths.append(tmp_path / name / "000.jsonl")
+        run_teacher(TEACHERS[name], spec(TEACHERS[name]["model"], "qwen2_5_vl", "/nonexistent"), ["train", "val"],
+                    shard_path, media, paths[-1], chunk_size=64, backend=ScriptedBackend(answer))
+    traced = {r.sample_id for r in read_rows(paths[0], TeacherTrace)}
+    assert set(pattern[sid] for sid in traced) == set(pattern.values())  # every pattern is exercised
+    return paths, {sid: p for sid, p in pattern.items() if sid in traced}, qas
+
+
+@pytest.mark.parametrize("source", ["audio", "visual"])
+def test_single_teacher_sft_set_is_that_teachers_traces_in_the_strict_format_fake_backend(shard, tmp_path, source):
+    """filter.source a teacher (Table 5): the SFT set is built from the teacher stage's rows, with no
+    merged row. both_correct keeps the questions both teachers got right; the trace is that teacher's
+    text less its answer line (after any thinking block) in <think>, its letter in <answer>."""
+    from avrt.core.answers import is_strict_format
+    from avrt.training.data import load_examples
+
+    shard_path, media = shard
+    paths, pattern, qas = _single_teacher_traces(shard_path, media, tmp_path)
+    out = {k: tmp_path / f"{k}.jsonl" for k in ("train", "val", "difficulty")}
+    run = lambda mode, drop: filter_traces(paths, mode, False, drop, 0.0, 0, out["train"], out["val"],  # noqa: E731
+                                           tmp_path / "counts.tsv", out["difficulty"], source=source)
+    counts = run("both_correct", True)
+    rows = read_avrt20k(out["train"])
+    both = {sid for sid, p in pattern.items() if p == ("gold", "gold")}
+    assert [r.sample_id for r in rows] == sorted(both) and counts["kept"] == len(both) and not read_avrt20k(out["val"])
+    own = {r.sample_id: r for r in read_rows(paths[source == "audio"], TeacherTrace)}
+    for row in rows:
+        qa = qas[row.sample_id]
+        body = (f"Audio Description: the sound of {row.sample_id}.\nReasoning: the sound fits." if source == "audio"
+                else f"Visual Description: the frames of {row.sample_id}.\nReasoning: the frames fit.")
+        assert row.av_reasoning == f"<think>{body}</think><answer>{qa['gold_letter']}</answer>"
+        assert is_strict_format(row.av_reasoning) and row.answer == qa["gold_letter"] and row.difficulty == "easy"
+        assert row.clip == own[row.sample_id].clip and row.avqa_split == qa["split"]
+    assert [e.completion for e in load_examples("avrt20k", [out["train"]], "train")] == [r.av_reasoning for r in rows]
+    table = dict(line.split("\t") for line in (tmp_path / "counts.tsv").read_text().splitlines()[1:])
+    assert table["source"] == source and table["traces"] == str(len(pattern)) and "merged" not in table
+    difficulty = {r["sample_id"]: r["difficulty"] for r in read_jsonl(out["difficulty"])}
+    assert difficulty == {sid: {2: "easy", 1: "medium", 0: "hard"}[p.count("gold")] for sid, p in pattern.items()}
+
+    # unfiltered, wrong answers dropped: every question this teacher answered correctly
+    k = 1 if source == "audio" else 0
+    run("unfiltered", True)
+    assert {r.sample_id for r in read_avrt20k(out["train"])} == {sid for sid, p in pattern.items() if p[k] == "gold"}
+    # unfiltered: every trace an option was read from, its own (possibly wrong) letter in <answer>
+    counts = run("unfiltered", False)
+    kept = read_avrt20k(out["train"])
+    assert {r.sample_id for r in kept} == {sid for sid, p in pattern.items() if p[k] != "none"}
+    assert counts["format_ok"] == len(kept) and all(
+        r.av_reasoning.endswith(f"<answer>{own[r.sample_id].answer_letter}</answer>") for r in kept)
+    with pytest.raises(ValueError, match="'filter.mode': merger_correct needs the merger's traces"):
+        run("merger_correct", True)
+    with pytest.raises(ValueError, match=r"'filter.source': no traces of teacher 'speech' among the inputs \(have: audio, visual\)"):
+        filter_traces(paths, "both_correct", False, True, 0.0, 0, out["train"], out["val"], tmp_path / "c.tsv",
+                      out["difficulty"], source="speech")
+
+
+def test_a_teacher_trace_becomes_an_sft_target_only_in_the_strict_format():
+    qa, clip = manifest_row("1"), ClipRef(root="media", media=MediaRow(video_name="v1", clip_path="v1.mp4", params="p", status="ok"))
+    row = lambda text: trace_row(qa, clip, _output(text), TEACHERS["audio"], spec("a", "qwen2_audio", "/x"),  # noqa: E731
+                                 load_prompt("audio_teacher"))
+    assert teacher_sft_trace(row("Audio Description: a bell.\nReasoning: bells ring.\nAnswer: (A) a")) == \
+        "<think>Audio Description: a bell.\nReasoning: bells ring.</think><answer>A</answer>"
+    assert teacher_sft_trace(row("<think>A bell rings.</think>Answer: (B)")) == "<think>A bell rings.</think><answer>B</answer>"
+    assert teacher_sft_trace(row("A bell, or a horn.")) is None  # no option read
+    assert teacher_sft_trace(row("Answer: (A)")) is None  # nothing to reason with
+    assert teacher_sft_trace(row("It ends with </answer> here.\nAnswer: (A)")) is None  # would break the format
 
 
 def test_teacher_resume_keeps_the_rows_first_made_fake_backend(shard, tmp_path):

@@ -216,6 +216,20 @@ def merge_teachers():
     return by_modality
 
 
+def merges():
+    """Whether the merger runs: an AVRT run whose SFT set is the merged traces (filter.source merged),
+    not one teacher's own traces."""
+    return bool(config["teachers"]) and not SIGHTSOUND["enabled"] and config["filter"]["source"] == "merged"
+
+
+def filter_inputs():
+    """The rows the SFT set is chosen from: the merged traces, or every teacher's traces (the modes
+    and the difficulty read each teacher's answer) when filter.source names one teacher."""
+    if merges():
+        return [f"{RUN}/merged/{shard}.jsonl" for shard in SHARDS]
+    return [f"{RUN}/traces/{t}/{shard}.jsonl" for t in TEACHERS for shard in SHARDS]
+
+
 # ---- evaluation -----------------------------------------------------------------------------
 EVAL = config["evaluation"]
 SYNTH_BENCH = f"{RUN}/synthetic_benchmarks"
@@ -403,7 +417,7 @@ def provenance_artifacts():
         paths += [f"{RUN}/sightsound/sft/train.jsonl", f"{RUN}/sightsound/sft/val.jsonl"]
     elif config["teachers"]:
         paths += [f"{RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
-        paths += [f"{RUN}/merged/{s}.jsonl" for s in SHARDS]
+        paths += [f"{RUN}/merged/{s}.jsonl" for s in SHARDS] if merges() else []
         paths += [f"{RUN}/avrt20k/train.jsonl", f"{RUN}/avrt20k/val.jsonl"]
     if trains():  # the final checkpoints with their summaries (weights are checksummed too)
         paths += ([stage_checkpoint("sft")] if trains_sft() else []) + [stage_checkpoint("grpo")]
@@ -428,7 +442,7 @@ def used_models():
     names = {teacher["model"] for teacher in config["teachers"]}
     if SIGHTSOUND["enabled"]:
         names.add(SIGHTSOUND["checker"])
-    elif config["teachers"]:
+    elif merges():
         names.add(config["merger"]["model"])
     if trains():
         names.add(config["student"]["model"])

@@ -1,4 +1,5 @@
-# AVRT trace generation: teachers per shard -> merger per shard -> filter -> AVRT-20K.
+# AVRT trace generation: teachers per shard -> merger per shard -> filter -> AVRT-20K
+# (filter.source a teacher: teachers -> filter, the merger does not run).
 
 
 if tiny_families():
@@ -75,7 +76,7 @@ rule merge_traces:
 
 rule filter_traces:
     input:
-        [f"{RUN}/merged/{shard}.jsonl" for shard in SHARDS],
+        filter_inputs(),
     output:
         train=f"{RUN}/avrt20k/train.jsonl",
         val=f"{RUN}/avrt20k/val.jsonl",
@@ -95,7 +96,7 @@ rule filter_traces:
         run_config=RUN_CONFIG,
         filter=reads(config["filter"]),
     shell:
-        "avrt filter-traces --config {params.run_config:q} --merged {input:q} --out-train {output.train:q}"
+        "avrt filter-traces --config {params.run_config:q} --traces {input:q} --out-train {output.train:q}"
         " --out-val {output.val:q} --out-counts {output.counts:q} --out-difficulty {output.difficulty:q} > {log:q} 2>&1"
 
 

@@ -209,7 +209,15 @@ def _check_references(config: dict) -> None:
         if teacher not in [t["name"] for t in config.get("teachers", [])]:
             raise ConfigError(f"config key 'sightsound.teacher': no teacher named '{teacher}' in 'teachers'")
     elif config.get("teachers"):
-        refs.append(("merger.model", config["merger"]["model"]))
+        source = config.get("filter", {}).get("source", "merged")
+        if source == "merged":
+            refs.append(("merger.model", config["merger"]["model"]))
+        elif source not in [t["name"] for t in config["teachers"]]:
+            raise ConfigError(f"config key 'filter.source': no teacher named '{source}' in 'teachers' "
+                              "('merged' for the merger's traces)")
+        elif config["filter"]["mode"] == "merger_correct":
+            raise ConfigError(f"config key 'filter.mode': merger_correct needs the merger's traces, but "
+                              f"filter.source is the teacher '{source}'")
     refs += [(f"evaluation.models.{tag}.model", m["model"])
              for tag, m in config.get("evaluation", {}).get("models", {}).items()]
     names = [t["name"] for t in config.get("teachers", [])]

@@ -11,6 +11,11 @@ uses the same examples without a target). Sources:
   held out). It exists because the demo's tiny random teachers cannot produce correct traces, and
   to check that the training code teaches the format; it is not a reproduction of the paper.
 
+The target (`sft.data.target`) is the row's trace, or one of the paper's controls built from the
+same rows (appendix Table 0.A.2): ``answer_only``, the ground-truth letter alone (e.g. "A"), and
+``format_only``, the strict format around a fixed filler with no reasoning
+(`<think>{FORMAT_ONLY_FILLER}</think><answer>{letter}</answer>`).
+
 An example takes its row's clip where the row carries one (our exports); otherwise its clip is found
 by ``video_name`` in the media indexes of all shards. An example whose clip has no prepared media
 is counted by reason and left out (`attach_media`), never a crash mid-training.
@@ -44,6 +49,11 @@ from avrt.training.batches import sft_item
 log = logging.getLogger(__name__)
 
 SOURCES = ("avrt20k", "released", "template")
+TARGETS = ("trace", "answer_only", "format_only")
+# The paper quotes its format-only filler only as "Let me analyze this question carefully..."; chosen:
+# that sentence continued generically, the same for every sample, so no target says anything about its clip.
+FORMAT_ONLY_FILLER = ("Let me analyze this question carefully. I will consider what the audio and the video "
+                      "show, compare them with each option, and choose the option that fits best.")
 STUDENT_PROMPT = "student_reasoning"  # the prompt evaluation uses for trained models
 
 
@@ -104,13 +114,23 @@ def examples_from_template(manifests: list[str | Path], split: str) -> list[Trai
     return examples
 
 
-def load_examples(source: str, paths: list[str | Path], split: str) -> list[TrainingExample]:
+def sft_target(example: TrainingExample, target: str) -> str:
+    """What SFT teaches for `example`: its trace, or a control built from its ground-truth letter."""
+    if target == "trace":
+        return example.completion
+    if target == "answer_only":
+        return example.gold_letter
+    if target == "format_only":
+        return f"<think>{FORMAT_ONLY_FILLER}</think><answer>{example.gold_letter}</answer>"
+    raise ValueError(f"config key 'sft.data.target': unknown target {target!r} (known: {', '.join(TARGETS)})")
+
+
+def load_examples(source: str, paths: list[str | Path], split: str, target: str = "trace") -> list[TrainingExample]:
     """Examples of one split. avrt20k/released: `paths` are that split's files; template: manifests."""
     if source not in SOURCES:
         raise ValueError(f"unknown SFT data source {source!r} (known: {', '.join(SOURCES)})")
-    if source == "template":
-        return examples_from_template(paths, split)
-    return examples_from_avrt20k(paths)
+    examples = examples_from_template(paths, split) if source == "template" else examples_from_avrt20k(paths)
+    return [ex if target == "trace" else ex.replace(completion=sft_target(ex, target)) for ex in examples]
 
 
 def examples_digest(examples: list[TrainingExample]) -> str:

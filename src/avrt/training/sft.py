@@ -92,9 +92,9 @@ def sft_training_arguments(sft: dict, output_dir: Path, has_val: bool):
     )
 
 
-def read_split(source: str, paths: list[str], split: str, media: MediaLookup):
+def read_split(source: str, paths: list[str], split: str, media: MediaLookup, target: str = "trace"):
     """Examples of one split that have media, and the count of those left out by reason."""
-    return attach_media(load_examples(source, paths, split), media) if paths else ([], Counter())
+    return attach_media(load_examples(source, paths, split, target), media) if paths else ([], Counter())
 
 
 def mean_train_loss(log_history: list[dict]) -> float | None:
@@ -121,8 +121,9 @@ def train_sft(sft: dict, student: dict, spec: ModelSpec, inputs: SFTInputs, out:
     output_dir = Path(checkpoints_dir) if checkpoints_dir else out.parent
     source = sft["data"]["source"]
     media = MediaLookup(inputs.media_indexes)
-    train, skipped_train = read_split(source, inputs.train, "train", media)
-    val, skipped_val = read_split(source, inputs.val, "val", media)
+    target = sft["data"]["target"]
+    train, skipped_train = read_split(source, inputs.train, "train", media, target)
+    val, skipped_val = read_split(source, inputs.val, "val", media, target)
     if not train:
         raise ValueError(f"no SFT training example has prepared media (source {source!r}, files {inputs.train}; "
                          f"left out: {dict(skipped_train)})")
