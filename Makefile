@@ -15,7 +15,7 @@ DRYRUN_STUBS ?= results/dryrun-stubs
 # Rules call the `avrt` CLI of this venv.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo demo-sightsound test test-fast lint mutation dryrun-full report bench clean-demo
+.PHONY: setup demo demo-sightsound demo-recipe test test-fast lint mutation dryrun-full report bench clean-demo
 
 setup: $(VENV)/.installed
 
@@ -34,6 +34,14 @@ demo: setup
 demo-sightsound: setup
 	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config/demo.yaml \
 		config/recipes/sightsound-r1.yaml config/recipes/sightsound-r1-demo.yaml
+
+# A paper recipe (config/recipes/<RECIPE>.yaml) on the demo, as run demo-<RECIPE>: it takes the
+# stages it shares with the demo from results/demo (run `make demo` first) and makes the rest.
+#   make demo-recipe RECIPE=rl-only
+demo-recipe: setup
+	@test -n "$(RECIPE)" || { echo "usage: make demo-recipe RECIPE=<a name in config/recipes/>" >&2; exit 2; }
+	$(BIN)/snakemake --profile profiles/local --cores $(CORES) --configfile config/demo.yaml \
+		config/recipes/$(RECIPE).yaml --config run=demo-$(RECIPE) upstream_run=demo
 
 test: setup
 	$(BIN)/pytest tests

@@ -113,3 +113,14 @@ def test_a_broken_result_file_is_named(runs, tmp_path, capsys):
     broken.write_text(json.dumps({"benchmark": "omnibench"}))
     assert avrt_main(["compare", str(main), str(ablation), "--out", str(tmp_path / "t")]) == 2
     assert f"{broken}: not a result file of `avrt eval-score`" in capsys.readouterr().err
+
+
+def test_with_allow_missing_a_run_without_results_is_a_row_of_missing_cells(runs, tmp_path):
+    """The workflow's compare_runs: another run named in `compare.rows` may not have finished."""
+    main, ablation = runs
+    out = tmp_path / "table"
+    assert avrt_main(["compare", str(main), str(tmp_path / "results" / "not-yet"), str(ablation), "--benchmarks",
+                      "omnibench", "--out", str(out), "--allow-missing"]) == 0
+    md = (out / "compare.md").read_text()
+    assert "| not-yet | – | – |" in md and "| rl-only | 66.7 (-33.3) | 0.0 (-66.7) |" in md
+    assert f"– not-yet: no results of tag grpo in {tmp_path / 'results' / 'not-yet'}." in md

@@ -148,7 +148,10 @@ def test_config_reference_defaults_paste_back_as_the_defaults(tmp_path):
 
     pasted = tmp_path / "pasted.yaml"
     pasted.write_text("\n".join(block(tree)) + "\n")
-    cfg = validate_config(deep_merge(full_config(), load_yaml(pasted)))
+    # pasting judge.samples turns the judge on (its default is off): give it the model it names
+    judge_model = {"models": {"judge": full_config()["models"]["student"]}}
+    cfg = validate_config(deep_merge(deep_merge(full_config(), judge_model), load_yaml(pasted)))
+    assert cfg["judge"]["samples"] == 600
     for path, default in expected.items():
         value = cfg
         for key in path:

@@ -12,24 +12,30 @@ from pathlib import Path
 import pytest
 
 from avrt.core.config import ConfigError, deep_merge, load_yaml, validate_config
-from conftest import REPO, run_snakemake
+from conftest import REPO, copy_workflow, run_snakemake
 
 RECIPES = ("avrt-7b", "rl-only", "no-length-reward", "merger-gemma3", "unfiltered", "audio-chains", "visual-chains",
            "answer-only", "format-only")
 
 
-def dry_run(workflow_dir: Path, recipe: str) -> tuple[str, dict]:
-    """`snakemake -n -p` of config/config.yaml + the recipe on stub AVQA and benchmark files of the
-    official size: (its output, the run config the jobs read)."""
+@pytest.fixture(scope="module")
+def paper_workflow(tmp_path_factory) -> Path:
+    """A workflow copy with stub AVQA and benchmark files of the official size, in which the paper's
+    run (avrt-3b, every recipe's upstream_run) has been dry-run, so its config is known."""
     from avrt.demo.dry_run import write_dry_run_stubs
 
-    files = ["config/config.yaml", f"config/recipes/{recipe}.yaml"]
-    layered: dict = {}
-    for name in files:
-        layered = deep_merge(layered, load_yaml(workflow_dir / name))
-    overlay = write_dry_run_stubs(workflow_dir / "stubs", layered)
-    out = run_snakemake(workflow_dir, "-n", "-p", "--configfile", *files, str(overlay)).stdout
-    run = layered["run"]
+    workdir = copy_workflow(tmp_path_factory.mktemp("paper"))
+    write_dry_run_stubs(workdir / "stubs", load_yaml(workdir / "config" / "config.yaml"))
+    run_snakemake(workdir, "-n", "--configfile", "config/config.yaml", "stubs/overlay.yaml")
+    return workdir
+
+
+def dry_run(workflow_dir: Path, recipe: str) -> tuple[str, dict]:
+    """`snakemake -n -p` of config/config.yaml + the recipe on the stubs: (its output, the run config
+    the jobs read). The recipes' benchmarks are the paper's, so the stubs' overlay serves them all."""
+    files = ["config/config.yaml", f"config/recipes/{recipe}.yaml", "stubs/overlay.yaml"]
+    out = run_snakemake(workflow_dir, "-n", "-p", "--configfile", *files).stdout
+    run = load_yaml(workflow_dir / files[1])["run"]
     return out, load_yaml(workflow_dir / "results" / run / "config.yaml")
 
 
@@ -52,19 +58,24 @@ def test_every_recipe_names_its_table_and_its_own_run():
 
 
 @pytest.mark.integration
-def test_avrt_7b_trains_and_evaluates_the_7b_student(workflow_dir):
-    out, config = dry_run(workflow_dir, "avrt-7b")
+def test_avrt_7b_trains_and_evaluates_the_7b_student(paper_workflow):
+    out, config = dry_run(paper_workflow, "avrt-7b")
     assert config["models"]["student"]["checkpoint"] == "Qwen/Qwen2.5-Omni-7B"
     assert config["sft"] == validate_config(load_yaml(REPO / "config" / "config.yaml"))["sft"]  # one recipe for all sizes
     assert jobs(out)["sft"] == jobs(out)["grpo"] == 1 and set(config["evaluation"]["models"]) == {"base", "sft", "grpo"}
     assert all("results/avrt-7b/" in s for s in shells(out, "evaluate"))
+    # the 3B run's teachers and merger serve the 7B student; its trace statistics count 7B tokens
+    assert all("--config results/avrt-3b/config.yaml" in s for s in shells(out, "teacher") + shells(out, "merge_traces"))
+    assert "--traces results/avrt-3b/merged/" in shells(out, "filter_traces")[0]
+    assert "--out-train results/avrt-7b/avrt20k/train.jsonl" in shells(out, "filter_traces")[0]
 
 
 @pytest.mark.integration
-def test_rl_only_runs_grpo_from_the_base_model_without_sft_or_traces(workflow_dir):
-    out, config = dry_run(workflow_dir, "rl-only")
+def test_rl_only_runs_grpo_from_the_base_model_without_sft_or_traces(paper_workflow):
+    out, config = dry_run(paper_workflow, "rl-only")
     counts = jobs(out)
     assert counts["grpo"] == 1 and counts["prepare_media"] == 64
+    assert all("--index results/avrt-3b/media/" in s for s in shells(out, "prepare_media"))  # avrt-3b's media
     for rule in ("sft", "teacher", "merge_traces", "filter_traces", "select_checkpoint"):
         assert counts[rule] == 0, rule
     (grpo,) = shells(out, "grpo")
@@ -75,26 +86,30 @@ def test_rl_only_runs_grpo_from_the_base_model_without_sft_or_traces(workflow_di
 
 
 @pytest.mark.integration
-def test_no_length_reward_drops_only_the_length_reward(workflow_dir):
-    out, config = dry_run(workflow_dir, "no-length-reward")
+def test_no_length_reward_drops_only_the_length_reward(paper_workflow):
+    out, config = dry_run(paper_workflow, "no-length-reward")
     assert config["grpo"]["rewards"] == ["format", "accuracy"]
     (grpo,) = shells(out, "grpo")
-    assert "--config results/no-length-reward/config.yaml --checkpoint results/no-length-reward/checkpoints/sft/final" in grpo
-    assert jobs(out)["sft"] == 1
+    # every stage up to SFT is avrt-3b's: its checkpoint is GRPO's start, its job the 3B run's own
+    assert "--config results/no-length-reward/config.yaml --checkpoint results/avrt-3b/checkpoints/sft/final" in grpo
+    (sft,) = shells(out, "sft")
+    assert "--config results/avrt-3b/config.yaml" in sft and "--out results/avrt-3b/checkpoints/sft/final" in sft
+    assert "results/no-length-reward/traces" not in out and "results/no-length-reward/avrt20k" not in out
 
 
 @pytest.mark.integration
-def test_merger_gemma3_merges_with_gemma(workflow_dir):
-    out, config = dry_run(workflow_dir, "merger-gemma3")
+def test_merger_gemma3_merges_with_gemma(paper_workflow):
+    out, config = dry_run(paper_workflow, "merger-gemma3")
     merger = config["models"][config["merger"]["model"]]
     assert (merger["family"], merger["checkpoint"], merger["backend"]) == ("text_llm", "google/gemma-3-12b-it", "vllm")
     merges = shells(out, "merge_traces")
     assert len(merges) == 64 and all("--config results/merger-gemma3/config.yaml" in s for s in merges)
+    assert all("results/avrt-3b/traces/" in s for s in merges)  # the avrt-3b run's teacher traces
 
 
 @pytest.mark.integration
-def test_unfiltered_keeps_every_merged_trace(workflow_dir):
-    out, config = dry_run(workflow_dir, "unfiltered")
+def test_unfiltered_keeps_every_merged_trace(paper_workflow):
+    out, config = dry_run(paper_workflow, "unfiltered")
     assert config["filter"] | {"val_fraction": 0, "seed": 0} == {
         "source": "merged", "mode": "unfiltered", "match_count": False, "drop_answer_mismatch": False,
         "val_fraction": 0, "seed": 0}
@@ -106,15 +121,15 @@ def test_unfiltered_keeps_every_merged_trace(workflow_dir):
 
 @pytest.mark.integration
 @pytest.mark.parametrize("recipe, teacher", [("audio-chains", "audio"), ("visual-chains", "visual")])
-def test_single_teacher_chains_build_the_sft_set_from_the_teacher_traces_without_merging(workflow_dir, recipe, teacher):
-    out, config = dry_run(workflow_dir, recipe)
+def test_single_teacher_chains_build_the_sft_set_from_the_teacher_traces_without_merging(paper_workflow, recipe, teacher):
+    out, config = dry_run(paper_workflow, recipe)
     counts = jobs(out)
     assert config["filter"]["source"] == teacher and config["filter"]["mode"] == "both_correct"
     assert counts["merge_traces"] == 0 and f"results/{recipe}/merged/" not in out
     assert counts["teacher"] == 2 * 64 and counts["filter_traces"] == counts["sft"] == counts["grpo"] == 1
     (export,) = shells(out, "filter_traces")
     # the teachers' own rows: the source teacher's traces, and the other's answers for both_correct
-    assert Counter(re.findall(rf"results/{recipe}/traces/(\w+)/\d+\.jsonl", export)) == {"visual": 64, "audio": 64}
+    assert Counter(re.findall(r"results/avrt-3b/traces/(\w+)/\d+\.jsonl", export)) == {"visual": 64, "audio": 64}
     assert f"--config results/{recipe}/config.yaml" in export
     assert f"--train results/{recipe}/avrt20k/train.jsonl" in shells(out, "sft")[0]
     assert set(config["evaluation"]["models"]) == {"grpo"}
@@ -123,14 +138,53 @@ def test_single_teacher_chains_build_the_sft_set_from_the_teacher_traces_without
 @pytest.mark.integration
 @pytest.mark.parametrize("recipe, target, tags", [("answer-only", "answer_only", {"sft", "grpo"}),
                                                   ("format-only", "format_only", {"grpo"})])
-def test_sft_controls_train_on_avrt20k_with_another_target(workflow_dir, recipe, target, tags):
-    out, config = dry_run(workflow_dir, recipe)
+def test_sft_controls_train_on_avrt20k_with_another_target(paper_workflow, recipe, target, tags):
+    out, config = dry_run(paper_workflow, recipe)
     base = validate_config(load_yaml(REPO / "config" / "config.yaml"))
     assert config["sft"]["data"] == {**base["sft"]["data"], "target": target} and config["filter"] == base["filter"]
     counts = jobs(out)
     assert counts["merge_traces"] == 64 and counts["filter_traces"] == counts["sft"] == counts["grpo"] == 1
-    assert f"--train results/{recipe}/avrt20k/train.jsonl" in shells(out, "sft")[0]
+    # the AVRT-20K of the avrt-3b run, trained with another target by this run's own SFT job
+    assert f"--config results/{recipe}/config.yaml --train results/avrt-3b/avrt20k/train.jsonl" in shells(out, "sft")[0]
     assert set(config["evaluation"]["models"]) == tags
+
+
+def test_trace_judge_names_its_table_and_keeps_the_main_run():
+    """Table 0.A.1 judges the main run's own traces, so its recipe keeps that run's name."""
+    text = (REPO / "config" / "recipes" / "trace-judge.yaml").read_text()
+    assert text.startswith("# Paper Table 0.A.1")
+    recipe = load_yaml(REPO / "config" / "recipes" / "trace-judge.yaml")
+    assert recipe["run"] == load_yaml(REPO / "config" / "config.yaml")["run"] == "avrt-3b"
+    assert set(recipe) == {"run", "models", "judge"} and set(recipe["models"]) == {"judge"}
+
+
+@pytest.mark.integration
+def test_trace_judge_adds_only_the_judge_job_to_the_main_run(workflow_dir):
+    """The recipe's DAG is the main run's plus one judge job; every other job has the same command
+    (that none re-runs on finished files, whose params do not change: tests/test_rule_params.py)."""
+    from avrt.demo.dry_run import write_dry_run_stubs
+
+    write_dry_run_stubs(workflow_dir / "stubs", load_yaml(workflow_dir / "config" / "config.yaml"))
+    base = run_snakemake(workflow_dir, "-n", "-p", "--configfile", "config/config.yaml", "stubs/overlay.yaml").stdout
+    base_config = load_yaml(workflow_dir / "results" / "avrt-3b" / "config.yaml")
+    out, config = dry_run(workflow_dir, "trace-judge")
+    assert jobs(out) == jobs(base) + Counter(judge_traces=1)
+    for rule in set(jobs(base)) - {"run_manifest", "stage_costs", "all"}:  # those two gather the run's outputs
+        assert sorted(shells(out, rule)) == sorted(shells(base, rule)), rule
+    # the run config gains the judge and its model, nothing else
+    assert config == {**base_config, "judge": config["judge"],
+                      "models": {**base_config["models"], "judge": config["models"]["judge"]}}
+    assert base_config["judge"] is None and config["judge"] == {"model": "judge", "split": "val", "samples": 600, "seed": 0}
+    judge = config["models"]["judge"]
+    assert (judge["family"], judge["checkpoint"], judge["revision"]) == (
+        "qwen2_5_omni", "Qwen/Qwen2.5-Omni-7B", load_yaml(REPO / "config/recipes/avrt-7b.yaml")["models"]["student"]["revision"])
+    (command,) = shells(out, "judge_traces")
+    assert command.startswith("avrt judge-traces --config results/avrt-3b/config.yaml "
+                              "--traces-file results/avrt-3b/avrt20k/val.jsonl --merged results/avrt-3b/merged/000.jsonl")
+    assert len(re.findall(r"results/avrt-3b/merged/\d+\.jsonl", command)) == 64
+    assert Counter(re.findall(r"results/avrt-3b/traces/(\w+)/\d+\.jsonl", command)) == {"audio": 64, "visual": 64}
+    assert "--out-verdicts results/avrt-3b/judge/verdicts.jsonl" in command
+    assert "--out-tables results/avrt-3b/tables" in command
 
 
 def test_filter_source_names_a_teacher_and_needs_no_merger():
@@ -172,7 +226,8 @@ def test_grpo_init_takes_only_sft_or_base():
 
 
 @pytest.mark.integration
-def test_a_sft_tag_without_an_sft_set_stops_the_workflow_naming_the_key(workflow_dir):
+def test_a_sft_tag_without_an_sft_set_stops_the_workflow_naming_the_key(paper_workflow):
+    workflow_dir = paper_workflow
     (workflow_dir / "config/recipes/bad.yaml").write_text(
         (workflow_dir / "config/recipes/rl-only.yaml").read_text().replace("    sft: null", "    sft: {model: student, stage: sft}"))
     from avrt.demo.dry_run import write_dry_run_stubs

@@ -96,6 +96,14 @@ def test_a_setting_that_changes_no_result_reruns_only_the_manifest(finished_demo
     assert reruns(finished_demo, overlay) == (Counter(run_manifest=1), {"run_manifest", "all"})
 
 
+def test_turning_the_judge_on_adds_its_job_and_reruns_no_other(finished_demo):
+    """Table 0.A.1's judge reads the run's finished traces: only its job runs, and the manifest
+    (the config changed) and the cost table (a new output) after it."""
+    params_changed, planned = reruns(finished_demo, "judge: {model: student, samples: 3}")
+    assert planned == {"judge_traces", "run_manifest", "stage_costs", "all"}
+    assert set(params_changed) <= {"run_manifest"}  # (it shows the judge's new outputs as its reason)
+
+
 def test_spelling_out_a_default_reruns_nothing(finished_demo):
     """An overlay that writes a key with the value it already has moves the key in the config
     mapping; a job re-runs for a changed value only."""

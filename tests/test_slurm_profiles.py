@@ -70,7 +70,7 @@ def test_gpu_rules_ask_for_h100s_and_cpu_rules_for_no_gpu_type():
             if re.search(r"^\s+resources:\n(\s+.*\n)*?\s+(gpu=|\*\*slurm_resources)", body, re.M):
                 gpu_rules.add(name)
     assert gpu_rules == {"gpu_smoke", "teacher", "merge_traces", "agfv", "evaluate", "evaluate_teacher", "sft", "grpo",
-                         "select_checkpoint"}
+                         "select_checkpoint", "judge_traces"}
     resources = yaml.safe_load(WORKFLOW_PROFILE.read_text())["set-resources"]
     assert {rule for rule, values in resources.items() if values.get("gpu_model") == "h100"} == gpu_rules
 

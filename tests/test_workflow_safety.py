@@ -17,7 +17,7 @@ pytestmark = pytest.mark.integration
 PLANT = "$(touch INJECTED)`touch INJECTED`;touch INJECTED"
 # Keys that name another entry of the config (a model, teacher, benchmark, column): a planted
 # value is a dangling reference, which validation or the workflow reject before any shell.
-REFERENCES = {"student.model", "merger.model", "grpo.label_column", "evaluation.base_model",
+REFERENCES = {"student.model", "merger.model", "judge.model", "grpo.label_column", "evaluation.base_model",
               "evaluation.only", "evaluation.mask_benchmarks", "sightsound.teacher", "sightsound.checker",
               "evaluation.difficulty.benchmark", "evaluation.difficulty.teachers"}
 REFERENCE_MAPS = ("evaluation.benchmark_protocols.", "evaluation.teacher_protocols.")  # values name a protocol
@@ -57,7 +57,8 @@ def test_no_config_value_or_file_name_reaches_a_shell_unquoted(tmp_path):
     workdir = tmp_path / "wf"
     workdir.mkdir()
     copy_workflow(workdir)
-    paper = load_yaml(REPO / "config" / "config.yaml")
+    # the paper's recipe with the trace judge on, so that its rule is in the DAG too
+    paper = deep_merge(load_yaml(REPO / "config" / "config.yaml"), load_yaml(REPO / "config/recipes/trace-judge.yaml"))
     stubs = tmp_path / f"avqa {PLANT}"  # annotation files whose folder name is shell code
     overlay = json.loads(write_dry_run_stubs(stubs, paper).read_text())
     config = validate_config(deep_merge(paper, overlay))
@@ -82,6 +83,7 @@ def test_no_config_value_or_file_name_reaches_a_shell_unquoted(tmp_path):
     out = run_snakemake(workdir, "-n", "-p", "--configfile", "planted.yaml").stdout
     commands = re.findall(r"^Shell command: (.*)$", out, re.M)
     assert len(commands) > 100 and any("INJECTED" in c for c in commands)
+    assert any(c.startswith("avrt judge-traces ") for c in commands)
 
     fake_bin = tmp_path / "fake_bin"
     fake_bin.mkdir()

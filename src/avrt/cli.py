@@ -26,6 +26,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sightsound": ("avrt.traces.sightsound", "SightSound-R1: self-consistency, audio-grounded fact verification, SFT export"),
     "export-avrt20k": ("avrt.traces.export", "write AVRT-20K as a Hugging Face datasets DatasetDict"),
     "trace-stats": ("avrt.traces.stats", "AVRT-20K statistics (paper Table 2, Figure 0.B.4) as JSON and PNG"),
+    "judge-traces": ("avrt.evaluation.trace_judge", "an omni judge grades AVRT-20K traces and their hallucination sources (paper Table 0.A.1)"),
     "eval-synth": ("avrt.demo.synthetic_benchmarks", "write small synthetic benchmark files in each official schema"),
     "evaluate": ("avrt.evaluation.inference", "answer one benchmark's records with one model (greedy, resumable)"),
     "eval-tables": ("avrt.evaluation.tables_cli", "per-benchmark results, Tables 3 (with deltas), 4, 8 and 9"),

@@ -79,7 +79,9 @@ class Comparison:
         notes += self._protocols()[0]
         for row in self.rows:
             missing = [self.header(c) for c in self.columns if self.value(row, c) is None]
-            if missing:
+            if not row.scores:
+                notes.append(f"{MISSING} {row.label}: no results of tag {row.tag} in {row.run_dir}.")
+            elif missing:
                 notes.append(f"{MISSING} {row.label}: no result for {', '.join(missing)}.")
         return notes
 
@@ -92,10 +94,14 @@ def parse_run(spec: str, default_tag: str) -> tuple[Path, str]:
     return Path(spec), default_tag
 
 
-def read_row(run_dir: Path, tag: str, label: str, column: str) -> Row:
-    """The results of one run's tag, from its result files."""
+def read_row(run_dir: Path, tag: str, label: str, column: str, allow_missing: bool = False) -> Row:
+    """The results of one run's tag, from its result files; with `allow_missing`, a run that has none
+    (yet) is a row of missing cells."""
     tag_dir = run_dir / "eval" / tag
     if not tag_dir.is_dir():
+        if allow_missing:
+            log.warning("%s: no results of evaluation tag %r yet; its row shows as missing", run_dir, tag)
+            return Row(label, run_dir, tag, {})
         raise InputFileError(f"{tag_dir}: no results of evaluation tag {tag!r} in run {run_dir}")
     scores, protocols = {}, {}
     for path in sorted(tag_dir.glob("*/*.result.json")):
@@ -115,14 +121,14 @@ def read_row(run_dir: Path, tag: str, label: str, column: str) -> Row:
 
 
 def compare(runs: list[str], tag: str = "grpo", benchmarks: list[str] | None = None,
-            column: str = "strict") -> Comparison:
+            column: str = "strict", allow_missing: bool = False) -> Comparison:
     if not runs:
         raise ValueError("no runs to compare")
     rows = []
     for spec in runs:
         run_dir, run_tag = parse_run(spec, tag)
         label = run_dir.name if run_tag == tag else f"{run_dir.name} ({run_tag})"
-        rows.append(read_row(run_dir, run_tag, label, column))
+        rows.append(read_row(run_dir, run_tag, label, column, allow_missing))
     labels = [r.label for r in rows]
     if len(set(labels)) != len(labels):
         raise ValueError(f"two rows would read the same: {labels}")
@@ -236,11 +242,14 @@ def add_arguments(parser) -> None:
                                                         "(default: every benchmark some run has)")
     parser.add_argument("--column", choices=("strict", "official"), default="strict", help="which scoring")
     parser.add_argument("--stem", default="compare", help="file name stem (default: compare)")
+    parser.add_argument("--allow-missing", action="store_true",
+                        help="a run without results of its tag is a row of missing cells, not an error "
+                             "(the workflow's compare_runs: other runs may not have finished)")
 
 
 def run(args) -> int:
     try:
-        table = compare(args.runs, args.tag, args.benchmarks, args.column)
+        table = compare(args.runs, args.tag, args.benchmarks, args.column, args.allow_missing)
     except ValueError as err:
         raise InputFileError(str(err)) from None
     paths = write_comparison(table, args.out, args.stem)

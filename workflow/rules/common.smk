@@ -2,6 +2,7 @@
 import os
 import re
 import shlex
+import sys
 from pathlib import Path
 
 from avrt.core.config import (
@@ -13,7 +14,8 @@ from avrt.core.config import (
     write_run_config,
 )
 from avrt.data.shard import shard_ids
-from avrt.models.spec import EVALUATION_SAMPLING
+from avrt.models.spec import EVALUATION_SAMPLING, THROUGHPUT_KEYS
+from avrt.shared_stages import shared_stages
 
 
 # Without --configfile the paper's recipe runs; --config overrides still apply on top of it. A
@@ -88,6 +90,39 @@ RUN_CONFIG = str(write_run_config(config, f"{RUN}/config.yaml"))
 SHARDS = shard_ids(config["data"]["n_shards"])
 
 
+# ---- stages taken from another run (upstream_run; src/avrt/shared_stages.py) -----------------
+def upstream_config(name):
+    """The validated config of the run `name`, as its own workflow wrote it."""
+    path = f"results/{name}/config.yaml"
+    if not os.path.isfile(path):
+        raise WorkflowError(
+            f"config key 'upstream_run': {path} does not exist; run that run first, or dry-run it"
+            " (`snakemake -n` with its config files writes it), so its settings are known"
+        )
+    try:
+        return validate_config(load_yaml(path))
+    except ConfigError as err:
+        raise WorkflowError(f"config key 'upstream_run': {path}: {err}") from None
+
+
+SHARING = shared_stages(config, upstream_config(config["upstream_run"])) if config["upstream_run"] else None
+if SHARING and workflow.is_main_process:
+    print(f"run {config['run']} {SHARING.describe()}", file=sys.stderr)
+
+
+def stage_run(stage):
+    """The run folder a stage's outputs, logs and config lie in: the upstream run's when this run
+    shares the stage (its jobs then are that run's own jobs), else this run's."""
+    return f"results/{SHARING.upstream}" if SHARING and SHARING.shares(stage) else RUN
+
+
+DATA_RUN = stage_run("data")  # data/, media/ and synthetic/ (the demo's AVQA release)
+TRACES_RUN = stage_run("traces")  # traces/<teacher>/
+MERGED_RUN = stage_run("merged")  # merged/
+SET_RUN = stage_run("avrt20k")  # avrt20k/
+SFT_RUN = stage_run("sft")  # checkpoints/sft/
+
+
 # ---- rule params ----------------------------------------------------------------------------
 # Snakemake re-runs a job whose params changed, so each rule's params hold what its job reads of
 # the run config, less what changes how fast it runs but not its result. Left out for that reason:
@@ -102,12 +137,6 @@ def reads(value):
     if isinstance(value, list):
         return [reads(item) for item in value]
     return value
-
-
-# Keys of a model spec that set how fast it answers, not what: prompts per transformers generate()
-# call, sequences vLLM schedules at once, and vLLM's share of GPU memory. Each sample keeps its own
-# seed whatever shares its batch.
-THROUGHPUT_KEYS = ("batch_size", "max_num_seqs", "gpu_memory_utilization")
 
 
 def model_reads(name, without=(), **sampling):
@@ -128,27 +157,30 @@ def avqa_annotations():
     """Annotation JSON per split: the synthetic release (demo, tests) or the official AVQA files."""
     synthetic = config["data"]["synthetic"]
     if synthetic:
-        return {s: f"{RUN}/synthetic/annotations/{s}_qa.json" for s in synthetic["clips"]}
+        return {s: f"{DATA_RUN}/synthetic/annotations/{s}_qa.json" for s in synthetic["clips"]}
     return config["data"]["avqa"]["annotations"]
 
 
 def avqa_clips_dir():
     if config["data"]["synthetic"]:
-        return f"{RUN}/synthetic/videos"
+        return f"{DATA_RUN}/synthetic/videos"
     return config["data"]["avqa"]["clips_dir"]
 
 
 def run_outputs():
     """What the run makes for its user: data summary, AVRT-20K or the SightSound set, checkpoints, tables."""
-    outputs = [f"{RUN}/data/data_summary.json"]
+    outputs = [f"{DATA_RUN}/data/data_summary.json"]
     if SIGHTSOUND["enabled"]:
         outputs.append(f"{RUN}/sightsound/sft/counts.tsv")
     elif config["teachers"]:
-        outputs += [f"{RUN}/avrt20k/stats.json", f"{RUN}/avrt20k/hf"]
+        outputs += [f"{SET_RUN}/avrt20k/stats.json", f"{SET_RUN}/avrt20k/hf"]
     if trains():
         outputs.append(stage_checkpoint("grpo"))
     if EVAL["models"] and eval_benchmarks():
         outputs.append(f"{RUN}/tables/table3.md")
+        outputs += [f"{RUN}/compare/{config['compare']['stem']}.md"] if config["compare"] else []
+    if config["judge"]:  # paper Table 0.A.1 (workflow/rules/judge.smk)
+        outputs.append(f"{RUN}/tables/table_a1.md")
     return outputs
 
 
@@ -158,7 +190,35 @@ def final_outputs():
 
 
 # ---- models ---------------------------------------------------------------------------------
-TINY_MODELS = f"{RUN}/models"  # checkpoints here are built offline by `build_tiny_models`
+def zoo_dir():
+    """Where the tiny model zoo (demo, tests) lies: results/<run>/models, or the upstream run's when
+    this run's models load from there (a recipe on the demo), which must then build the same ones."""
+    if not SHARING:
+        return f"{RUN}/models"
+    theirs = f"results/{SHARING.upstream}/models"
+    if not any(os.path.dirname(os.path.normpath(m["checkpoint"])) == theirs for m in config["models"].values()):
+        return f"{RUN}/models"
+    upstream = upstream_config(SHARING.upstream)
+    if zoo_families(config, theirs) != zoo_families(upstream, theirs):
+        raise WorkflowError(
+            f"config key 'models': this run loads tiny models {zoo_families(config, theirs)} from {theirs},"
+            f" which its run builds {zoo_families(upstream, theirs)}; point the checkpoints at results/{config['run']}/models"
+        )
+    return theirs
+
+
+def zoo_families(cfg, folder):
+    return sorted(
+        {
+            os.path.basename(m["checkpoint"])
+            for m in cfg["models"].values()
+            if os.path.dirname(os.path.normpath(m["checkpoint"])) == folder
+        }
+    )
+
+
+TINY_MODELS = zoo_dir()  # checkpoints here are built offline by `build_tiny_models`
+ZOO_RUN = os.path.dirname(TINY_MODELS)
 
 
 def is_tiny(checkpoint):
@@ -167,7 +227,7 @@ def is_tiny(checkpoint):
 
 def tiny_families():
     """Families whose checkpoint the config expects from the tiny model zoo (demo, tests)."""
-    return sorted({os.path.basename(m["checkpoint"]) for m in config["models"].values() if is_tiny(m["checkpoint"])})
+    return zoo_families(config, TINY_MODELS)
 
 
 def model_input(name):
@@ -226,8 +286,8 @@ def filter_inputs():
     """The rows the SFT set is chosen from: the merged traces, or every teacher's traces (the modes
     and the difficulty read each teacher's answer) when filter.source names one teacher."""
     if merges():
-        return [f"{RUN}/merged/{shard}.jsonl" for shard in SHARDS]
-    return [f"{RUN}/traces/{t}/{shard}.jsonl" for t in TEACHERS for shard in SHARDS]
+        return [f"{MERGED_RUN}/merged/{shard}.jsonl" for shard in SHARDS]
+    return [f"{TRACES_RUN}/traces/{t}/{shard}.jsonl" for t in TEACHERS for shard in SHARDS]
 
 
 # ---- evaluation -----------------------------------------------------------------------------
@@ -266,8 +326,8 @@ def eval_benchmarks():
         }
         if config["data"]["synthetic"] and "val" in config["data"]["synthetic"]["clips"]:
             out["avqa_val"] = {
-                "annotations": f"{RUN}/synthetic/annotations/val_qa.json",
-                "media_dir": f"{RUN}/synthetic/videos",
+                "annotations": f"{DATA_RUN}/synthetic/annotations/val_qa.json",
+                "media_dir": f"{DATA_RUN}/synthetic/videos",
             }
     unknown = sorted(set(EVAL["only"]) - set(out))
     if unknown:
@@ -318,9 +378,19 @@ def difficulty_table_args():
     return f"--difficulty-benchmark {shlex.quote(DIFFICULTY['benchmark'])} --teacher-results {pairs}"
 
 
+def compare_rows():
+    """compare.rows as `avrt compare` arguments: results/<name>[:tag], {run} and {upstream_run} filled in."""
+    names = {"{run}": config["run"], "{upstream_run}": config["upstream_run"]}
+    rows = []
+    for row in config["compare"]["rows"]:
+        name, sep, tag = row.partition(":")
+        rows.append(f"results/{names.get(name, name)}{sep}{tag}")
+    return rows
+
+
 def stage_final(stage):
     """The checkpoint a training stage publishes when it ends (its rule's output)."""
-    return f"{RUN}/checkpoints/{stage}/final"
+    return f"{SFT_RUN if stage == 'sft' else RUN}/checkpoints/{stage}/final"
 
 
 def stage_checkpoint(stage):
@@ -410,15 +480,15 @@ def grpo_label_files():
 # ---- provenance -----------------------------------------------------------------------------
 def provenance_artifacts():
     """The key artifacts of the run, checksummed into the manifest (not every media file)."""
-    paths = [f"{RUN}/data/manifest.jsonl", f"{RUN}/data/attrition_all.tsv"]
-    paths += [f"{RUN}/data/shards/{s}.jsonl" for s in SHARDS] + [f"{RUN}/media/{s}.jsonl" for s in SHARDS]
+    paths = [f"{DATA_RUN}/data/manifest.jsonl", f"{DATA_RUN}/data/attrition_all.tsv"]
+    paths += [f"{DATA_RUN}/data/shards/{s}.jsonl" for s in SHARDS] + [f"{DATA_RUN}/media/{s}.jsonl" for s in SHARDS]
     if SIGHTSOUND["enabled"]:
-        paths += [f"{RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
+        paths += [f"{TRACES_RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
         paths += [f"{RUN}/sightsound/sft/train.jsonl", f"{RUN}/sightsound/sft/val.jsonl"]
     elif config["teachers"]:
-        paths += [f"{RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
-        paths += [f"{RUN}/merged/{s}.jsonl" for s in SHARDS] if merges() else []
-        paths += [f"{RUN}/avrt20k/train.jsonl", f"{RUN}/avrt20k/val.jsonl"]
+        paths += [f"{TRACES_RUN}/traces/{t}/{s}.jsonl" for t in TEACHERS for s in SHARDS]
+        paths += [f"{MERGED_RUN}/merged/{s}.jsonl" for s in SHARDS] if merges() else []
+        paths += [f"{SET_RUN}/avrt20k/train.jsonl", f"{SET_RUN}/avrt20k/val.jsonl"]
     if trains():  # the final checkpoints with their summaries (weights are checksummed too)
         paths += ([stage_checkpoint("sft")] if trains_sft() else []) + [stage_checkpoint("grpo")]
     if EVAL["models"] and eval_benchmarks():
@@ -426,6 +496,8 @@ def provenance_artifacts():
         paths += [f"{RUN}/tables/table3.csv", f"{RUN}/tables/per_benchmark.csv", f"{RUN}/tables/table9.csv"]
         teachers = list(difficulty_teacher_results().values())  # Table 8's teacher results
         paths += teachers + ([f"{RUN}/tables/table8.csv"] if teachers else [])
+    if config["judge"]:
+        paths += [f"{RUN}/judge/verdicts.jsonl", f"{RUN}/judge/sources.jsonl", f"{RUN}/tables/table_a1.csv"]
     return paths
 
 
@@ -437,7 +509,7 @@ def names_local_path(source):
 
 def used_models():
     """The `models` entries this run loads: its teachers, the merger (AVRT) or the checker
-    (SightSound-R1), the student, and the models it evaluates. A config may keep others (the demo
+    (SightSound-R1), the student, the models it evaluates and the trace judge. A config may keep others (the demo
     recipe of SightSound-R1 layers on the AVRT demo's models without using them)."""
     names = {teacher["model"] for teacher in config["teachers"]}
     if SIGHTSOUND["enabled"]:
@@ -447,6 +519,8 @@ def used_models():
     if trains():
         names.add(config["student"]["model"])
     names |= {entry["model"] for entry in EVAL["models"].values()}
+    if config["judge"]:
+        names.add(config["judge"]["model"])
     return sorted(name for name in names if name in config["models"])
 
 

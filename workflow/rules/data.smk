@@ -5,16 +5,16 @@ if config["data"]["synthetic"]:
 
     rule synthesize_avqa:
         output:
-            annotations=[f"{RUN}/synthetic/annotations/{s}_qa.json" for s in avqa_annotations()],
-            videos=directory(f"{RUN}/synthetic/videos"),
+            annotations=[f"{DATA_RUN}/synthetic/annotations/{s}_qa.json" for s in avqa_annotations()],
+            videos=directory(f"{DATA_RUN}/synthetic/videos"),
         log:
-            f"{LOGS}/synthesize_avqa.log",
+            f"{DATA_RUN}/logs/synthesize_avqa.log",
         benchmark:
-            f"{BENCHMARKS}/synthesize_avqa.jsonl"
+            f"{DATA_RUN}/logs/benchmarks/synthesize_avqa.jsonl"
         conda:
             "../../envs/data.yaml"
         params:
-            run_config=RUN_CONFIG,
+            run_config=f"{DATA_RUN}/config.yaml",
             synthetic=reads(config["data"]["synthetic"]),
             out=lambda w, output: os.path.dirname(output.videos),
         shell:
@@ -26,18 +26,18 @@ rule ingest_avqa:
         annotations=list(avqa_annotations().values()),
         clips=avqa_clips_dir() if config["data"]["synthetic"] else [],
     output:
-        manifest=f"{RUN}/data/manifest.jsonl",
-        attrition=f"{RUN}/data/attrition.tsv",
-        summary=f"{RUN}/data/ingest_summary.json",
+        manifest=f"{DATA_RUN}/data/manifest.jsonl",
+        attrition=f"{DATA_RUN}/data/attrition.tsv",
+        summary=f"{DATA_RUN}/data/ingest_summary.json",
     log:
-        f"{LOGS}/ingest_avqa.log",
+        f"{DATA_RUN}/logs/ingest_avqa.log",
     benchmark:
-        f"{BENCHMARKS}/ingest_avqa.jsonl"
+        f"{DATA_RUN}/logs/benchmarks/ingest_avqa.jsonl"
     conda:
         "../../envs/data.yaml"
     threads: config["data"]["checks"]["workers"]
     params:
-        run_config=RUN_CONFIG,
+        run_config=f"{DATA_RUN}/config.yaml",
         annotations=[f"{k}={v}" for k, v in avqa_annotations().items()],
         clips_dir=lambda w, input: input.clips or avqa_clips_dir(),
         clip_ext=config["data"]["avqa"]["clip_ext"],
@@ -50,11 +50,11 @@ rule ingest_avqa:
 
 rule shard_manifest:
     input:
-        f"{RUN}/data/manifest.jsonl",
+        f"{DATA_RUN}/data/manifest.jsonl",
     output:
-        [f"{RUN}/data/shards/{shard}.jsonl" for shard in SHARDS],
+        [f"{DATA_RUN}/data/shards/{shard}.jsonl" for shard in SHARDS],
     log:
-        f"{LOGS}/shard_manifest.log",
+        f"{DATA_RUN}/logs/shard_manifest.log",
     conda:
         "../../envs/data.yaml"
     shell:
@@ -63,18 +63,18 @@ rule shard_manifest:
 
 rule prepare_media:
     input:
-        f"{RUN}/data/shards/{{shard}}.jsonl",
+        f"{DATA_RUN}/data/shards/{{shard}}.jsonl",
     output:
-        f"{RUN}/media/{{shard}}.jsonl",
+        f"{DATA_RUN}/media/{{shard}}.jsonl",
     log:
-        f"{LOGS}/prepare_media/{{shard}}.log",
+        f"{DATA_RUN}/logs/prepare_media/{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/prepare_media/{{shard}}.jsonl"
+        f"{DATA_RUN}/logs/benchmarks/prepare_media/{{shard}}.jsonl"
     conda:
         "../../envs/data.yaml"
     threads: 4
     params:
-        run_config=RUN_CONFIG,
+        run_config=f"{DATA_RUN}/config.yaml",
         media=reads(config["media"]),
     shell:
         "avrt media --config {params.run_config:q} --shard {input:q} --index {output:q} --workers {threads} > {log:q} 2>&1"
@@ -82,24 +82,24 @@ rule prepare_media:
 
 rule data_summary:
     input:
-        ingest=f"{RUN}/data/ingest_summary.json",
-        attrition=f"{RUN}/data/attrition.tsv",
-        shards=[f"{RUN}/data/shards/{shard}.jsonl" for shard in SHARDS],
-        media=[f"{RUN}/media/{shard}.jsonl" for shard in SHARDS],
+        ingest=f"{DATA_RUN}/data/ingest_summary.json",
+        attrition=f"{DATA_RUN}/data/attrition.tsv",
+        shards=[f"{DATA_RUN}/data/shards/{shard}.jsonl" for shard in SHARDS],
+        media=[f"{DATA_RUN}/media/{shard}.jsonl" for shard in SHARDS],
     output:
-        summary=f"{RUN}/data/data_summary.json",
+        summary=f"{DATA_RUN}/data/data_summary.json",
         attrition=report(
-            f"{RUN}/data/attrition_all.tsv",
+            f"{DATA_RUN}/data/attrition_all.tsv",
             caption="../report/attrition.rst",
             category="Data",
         ),
         counts=report(
-            f"{RUN}/data/attrition_counts.tsv",
+            f"{DATA_RUN}/data/attrition_counts.tsv",
             caption="../report/attrition_counts.rst",
             category="Data",
         ),
     log:
-        f"{LOGS}/data_summary.log",
+        f"{DATA_RUN}/logs/data_summary.log",
     conda:
         "../../envs/data.yaml"
     shell:

@@ -164,3 +164,32 @@ rule results_tables:
         out=lambda w, output: os.path.dirname(output.table3),
     shell:
         "avrt eval-tables --results {params.results:q} {params.base} {params.difficulty} --out-dir {params.out:q} > {log:q} 2>&1"
+
+
+if config["compare"] and EVAL["models"] and eval_benchmarks():
+
+    # After this run's evaluation: the other rows' runs are read as they are then, not waited for
+    # (another run is another workflow); a row without results shows as missing.
+    rule compare_runs:
+        input:
+            [f"{RUN}/eval/{tag}/{bench}/{mask}.result.json" for tag, bench, mask in eval_runs()],
+        output:
+            md=report(
+                f"{RUN}/compare/{config['compare']['stem']}.md", caption="../report/compare.rst", category="Results"
+            ),
+            csv=f"{RUN}/compare/{config['compare']['stem']}.csv",
+            tex=f"{RUN}/compare/{config['compare']['stem']}.tex",
+            png=f"{RUN}/compare/{config['compare']['stem']}.png",
+        log:
+            f"{LOGS}/compare_runs.log",
+        conda:
+            "../../envs/data.yaml"
+        params:
+            rows=compare_rows(),
+            tag=config["compare"]["tag"],
+            benchmarks=["--benchmarks", *config["compare"]["benchmarks"]] if config["compare"]["benchmarks"] else [],
+            stem=config["compare"]["stem"],
+            out=lambda w, output: os.path.dirname(output.md),
+        shell:
+            "avrt compare {params.rows:q} --tag {params.tag:q} {params.benchmarks:q} --stem {params.stem:q}"
+            " --out {params.out:q} --allow-missing > {log:q} 2>&1"

@@ -26,8 +26,8 @@ GRPO_SIDE_KEYS = (
 rule grpo:
     input:
         start=grpo_start(),
-        shards=[f"{RUN}/data/shards/{shard}.jsonl" for shard in SHARDS],
-        media=[f"{RUN}/media/{shard}.jsonl" for shard in SHARDS],
+        shards=[f"{DATA_RUN}/data/shards/{shard}.jsonl" for shard in SHARDS],
+        media=[f"{DATA_RUN}/media/{shard}.jsonl" for shard in SHARDS],
         labels=grpo_label_files(),
     output:
         directory(stage_final("grpo")),

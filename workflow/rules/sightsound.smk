@@ -3,7 +3,7 @@
 
 rule sightsound_consensus:
     input:
-        f"{RUN}/traces/{SIGHTSOUND['teacher']}/{{shard}}.jsonl",
+        f"{TRACES_RUN}/traces/{SIGHTSOUND['teacher']}/{{shard}}.jsonl",
     output:
         rows=f"{RUN}/sightsound/consensus/{{shard}}.jsonl",
         counts=f"{RUN}/sightsound/consensus/{{shard}}.counts.json",

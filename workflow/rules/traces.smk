@@ -9,9 +9,9 @@ if tiny_families():
             [directory(f"{TINY_MODELS}/{family}") for family in tiny_families()],
             zoo=f"{TINY_MODELS}/zoo.json",
         log:
-            f"{LOGS}/build_tiny_models.log",
+            f"{ZOO_RUN}/logs/build_tiny_models.log",
         benchmark:
-            f"{BENCHMARKS}/build_tiny_models.jsonl"
+            f"{ZOO_RUN}/logs/benchmarks/build_tiny_models.jsonl"
         conda:
             "../../envs/inference.yaml"
         params:
@@ -23,15 +23,15 @@ if tiny_families():
 
 rule teacher:
     input:
-        shard=f"{RUN}/data/shards/{{shard}}.jsonl",
-        media=f"{RUN}/media/{{shard}}.jsonl",
+        shard=f"{DATA_RUN}/data/shards/{{shard}}.jsonl",
+        media=f"{DATA_RUN}/media/{{shard}}.jsonl",
         model=lambda w: model_input(TEACHERS[w.teacher]["model"]),
     output:
-        f"{RUN}/traces/{{teacher}}/{{shard}}.jsonl",
+        f"{TRACES_RUN}/traces/{{teacher}}/{{shard}}.jsonl",
     log:
-        f"{LOGS}/teacher/{{teacher}}/{{shard}}.log",
+        f"{TRACES_RUN}/logs/teacher/{{teacher}}/{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/teacher/{{teacher}}/{{shard}}.jsonl"
+        f"{TRACES_RUN}/logs/benchmarks/teacher/{{teacher}}/{{shard}}.jsonl"
     wildcard_constraints:
         teacher="|".join(TEACHERS) or "none",
     conda:
@@ -39,7 +39,7 @@ rule teacher:
     resources:
         gpu=lambda w: model_gpus(TEACHERS[w.teacher]["model"]),
     params:
-        run_config=RUN_CONFIG,
+        run_config=f"{TRACES_RUN}/config.yaml",
         # what the job reads from the run config (a change re-runs it)
         teacher=lambda w: reads(TEACHERS[w.teacher]),
         spec=lambda w: model_reads(TEACHERS[w.teacher]["model"]),
@@ -51,21 +51,21 @@ rule teacher:
 
 rule merge_traces:
     input:
-        audio=lambda w: f"{RUN}/traces/{merge_teachers()['audio']}/{w.shard}.jsonl",
-        frames=lambda w: f"{RUN}/traces/{merge_teachers()['frames']}/{w.shard}.jsonl",
+        audio=lambda w: f"{TRACES_RUN}/traces/{merge_teachers()['audio']}/{w.shard}.jsonl",
+        frames=lambda w: f"{TRACES_RUN}/traces/{merge_teachers()['frames']}/{w.shard}.jsonl",
         model=lambda w: model_input(config["merger"]["model"]),
     output:
-        f"{RUN}/merged/{{shard}}.jsonl",
+        f"{MERGED_RUN}/merged/{{shard}}.jsonl",
     log:
-        f"{LOGS}/merge_traces/{{shard}}.log",
+        f"{MERGED_RUN}/logs/merge_traces/{{shard}}.log",
     benchmark:
-        f"{BENCHMARKS}/merge_traces/{{shard}}.jsonl"
+        f"{MERGED_RUN}/logs/benchmarks/merge_traces/{{shard}}.jsonl"
     conda:
         "../../envs/inference.yaml"
     resources:
         gpu=model_gpus(config["merger"]["model"]),
     params:
-        run_config=RUN_CONFIG,
+        run_config=f"{MERGED_RUN}/config.yaml",
         merger=reads(config["merger"]),
         # the merger answers each question once, whatever its spec's sampling.n
         spec=model_reads(config["merger"]["model"], n=1) if config["merger"]["model"] in config["models"] else {},
@@ -78,22 +78,22 @@ rule filter_traces:
     input:
         filter_inputs(),
     output:
-        train=f"{RUN}/avrt20k/train.jsonl",
-        val=f"{RUN}/avrt20k/val.jsonl",
+        train=f"{SET_RUN}/avrt20k/train.jsonl",
+        val=f"{SET_RUN}/avrt20k/val.jsonl",
         counts=report(
-            f"{RUN}/avrt20k/filter_counts.tsv",
+            f"{SET_RUN}/avrt20k/filter_counts.tsv",
             caption="../report/filter_counts.rst",
             category="AVRT-20K",
         ),
-        difficulty=f"{RUN}/avrt20k/difficulty.jsonl",
+        difficulty=f"{SET_RUN}/avrt20k/difficulty.jsonl",
     log:
-        f"{LOGS}/filter_traces.log",
+        f"{SET_RUN}/logs/filter_traces.log",
     benchmark:
-        f"{BENCHMARKS}/filter_traces.jsonl"
+        f"{SET_RUN}/logs/benchmarks/filter_traces.jsonl"
     conda:
         "../../envs/data.yaml"
     params:
-        run_config=RUN_CONFIG,
+        run_config=f"{SET_RUN}/config.yaml",
         filter=reads(config["filter"]),
     shell:
         "avrt filter-traces --config {params.run_config:q} --traces {input:q} --out-train {output.train:q}"
@@ -102,14 +102,14 @@ rule filter_traces:
 
 rule export_avrt20k:
     input:
-        train=f"{RUN}/avrt20k/train.jsonl",
-        val=f"{RUN}/avrt20k/val.jsonl",
+        train=f"{SET_RUN}/avrt20k/train.jsonl",
+        val=f"{SET_RUN}/avrt20k/val.jsonl",
     output:
-        directory(f"{RUN}/avrt20k/hf"),
+        directory(f"{SET_RUN}/avrt20k/hf"),
     log:
-        f"{LOGS}/export_avrt20k.log",
+        f"{SET_RUN}/logs/export_avrt20k.log",
     benchmark:
-        f"{BENCHMARKS}/export_avrt20k.jsonl"
+        f"{SET_RUN}/logs/benchmarks/export_avrt20k.jsonl"
     conda:
         "../../envs/training.yaml"
     shell:
@@ -118,21 +118,21 @@ rule export_avrt20k:
 
 rule trace_stats:
     input:
-        train=f"{RUN}/avrt20k/train.jsonl",
-        val=f"{RUN}/avrt20k/val.jsonl",
-        manifest=f"{RUN}/data/manifest.jsonl",
+        train=f"{SET_RUN}/avrt20k/train.jsonl",
+        val=f"{SET_RUN}/avrt20k/val.jsonl",
+        manifest=f"{DATA_RUN}/data/manifest.jsonl",
         model=lambda w: model_input(config["student"]["model"]),
     output:
-        json=f"{RUN}/avrt20k/stats.json",
-        png=report(f"{RUN}/avrt20k/stats.png", caption="../report/trace_stats.rst", category="AVRT-20K"),
+        json=f"{SET_RUN}/avrt20k/stats.json",
+        png=report(f"{SET_RUN}/avrt20k/stats.png", caption="../report/trace_stats.rst", category="AVRT-20K"),
     log:
-        f"{LOGS}/trace_stats.log",
+        f"{SET_RUN}/logs/trace_stats.log",
     benchmark:
-        f"{BENCHMARKS}/trace_stats.jsonl"
+        f"{SET_RUN}/logs/benchmarks/trace_stats.jsonl"
     conda:
         "../../envs/training.yaml"
     params:
-        run_config=RUN_CONFIG,
+        run_config=f"{SET_RUN}/config.yaml",
         # the job reads only where the student's tokenizer loads from (it counts the tokens)
         tokenizer=student_tokenizer(),
     shell:

@@ -20,10 +20,10 @@ SFT_SIDE_KEYS = (
 )
 if SFT["data"]["source"] == "released" and not SFT["data"]["released_train"]:
     raise WorkflowError("config key 'sft.data.released_train' must list the released AVRT-20K files")
-_SHARD_MANIFESTS = [f"{RUN}/data/shards/{shard}.jsonl" for shard in SHARDS]
+_SHARD_MANIFESTS = [f"{DATA_RUN}/data/shards/{shard}.jsonl" for shard in SHARDS]
 # Training and validation files of each SFT source (sft.data.source).
 # `avrt20k` is this run's own trace set: AVRT-20K, or the SightSound-R1 export when that recipe runs.
-_OWN_TRACES = f"{RUN}/sightsound/sft" if SIGHTSOUND["enabled"] else f"{RUN}/avrt20k"
+_OWN_TRACES = f"{RUN}/sightsound/sft" if SIGHTSOUND["enabled"] else f"{SET_RUN}/avrt20k"
 SFT_EXAMPLES = {
     "avrt20k": {"train": [f"{_OWN_TRACES}/train.jsonl"], "val": [f"{_OWN_TRACES}/val.jsonl"]},
     "released": {"train": SFT["data"]["released_train"], "val": SFT["data"]["released_val"]},
@@ -36,20 +36,20 @@ rule sft:
     input:
         train=SFT_EXAMPLES["train"],
         val=SFT_EXAMPLES["val"],
-        media=[f"{RUN}/media/{shard}.jsonl" for shard in SHARDS],
+        media=[f"{DATA_RUN}/media/{shard}.jsonl" for shard in SHARDS],
         model=model_input(config["student"]["model"]),
     output:
         directory(stage_final("sft")),
     log:
-        f"{LOGS}/sft.log",
+        f"{SFT_RUN}/logs/sft.log",
     benchmark:
-        f"{BENCHMARKS}/sft.jsonl"
+        f"{SFT_RUN}/logs/benchmarks/sft.jsonl"
     conda:
         "../../envs/training.yaml"
     resources:
         **slurm_resources(SFT["num_gpus"], SFT["num_nodes"]),
     params:
-        run_config=RUN_CONFIG,
+        run_config=f"{SFT_RUN}/config.yaml",
         launch=launch_prefix(SFT["num_gpus"], SFT["num_nodes"]),
         # what the job reads of the config (a change re-runs it); training never decodes with the
         # spec's sampling (evaluation does)

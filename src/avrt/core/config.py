@@ -199,6 +199,12 @@ def _check_prompts(config: dict) -> None:
 
 def _check_references(config: dict) -> None:
     """Cross-key checks the JSON schema cannot express."""
+    if config.get("upstream_run") is not None and config.get("upstream_run") == config.get("run"):
+        raise ConfigError(f"config key 'upstream_run': names this run itself ({config['run']!r}); name the run "
+                          "whose results this one reuses, or null")
+    for i, row in enumerate((config.get("compare") or {}).get("rows", [])):
+        if row.startswith("{upstream_run}") and not config.get("upstream_run"):
+            raise ConfigError(f"config key 'compare.rows[{i}]': {row!r} names the upstream run, but upstream_run is null")
     models = config.get("models", {})
     for name, spec in models.items():
         check_remote_code(f"models.{name}", spec)
@@ -220,6 +226,8 @@ def _check_references(config: dict) -> None:
                               f"filter.source is the teacher '{source}'")
     refs += [(f"evaluation.models.{tag}.model", m["model"])
              for tag, m in config.get("evaluation", {}).get("models", {}).items()]
+    if config.get("judge"):
+        refs.append(("judge.model", config["judge"]["model"]))
     names = [t["name"] for t in config.get("teachers", [])]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:

@@ -15,6 +15,8 @@ with a newline after every option. A template without placeholders (the two AVRT
 prompts, which end with "Here is the input question:") gets that question block appended after
 one space; the other templates name their fields as ``{question}{formatted_choices}`` etc.
 The merger and fact-check renderers take no answer argument: the ground truth has no way in.
+The trace judge's renderers (paper appendix 0.A.1) do take it: the paper's judge sees the
+ground truth, and fills labelled fields (``Question:``, ``Answer Choices:``, ...) instead.
 """
 
 from __future__ import annotations
@@ -47,6 +49,10 @@ def audio_text_question(question: str) -> str:
     return _VIDEO_WORD.sub(lambda m: ("A" if m.group(1) == "V" else "a") + "udio" + m.group(2), question)
 MERGER_FIELDS = QUESTION_FIELDS | {"audio_reasoning", "vision_reasoning"}
 FACT_CHECK_FIELDS = QUESTION_FIELDS | {"reasoning"}
+# The trace judge (paper appendix 0.A.1) is shown the ground truth, as the paper's judge was.
+JUDGE_FIELDS = frozenset({"question", "choices", "answer", "trace"})
+SOURCE_FIELDS = frozenset({"question", "choices", "answer", "audio_reasoning", "vision_reasoning", "merged_trace",
+                           "previous_evaluation"})
 
 
 class UnknownPromptError(LookupError):
@@ -132,6 +138,37 @@ def render_fact_check_prompt(prompt: Prompt, *, question: str, choices: Sequence
     values = _question_fields(question, choices)
     values.update(reasoning=reasoning.strip())
     return _fill(prompt, FACT_CHECK_FIELDS, values)
+
+
+def judged_question_fields(question: str, choices: Sequence[str], gold_letter: str) -> dict[str, str]:
+    """The judge prompts' labelled fields: `{question}`, `{choices}` (one `(A) text` per line) and
+    `{answer}`, the ground truth as `(B) text`."""
+    lines = format_choices(choices)[len(f" {CHOICES_INTRO}") :].splitlines()
+    letters = [option_letter(i) for i in range(len(lines))]
+    if gold_letter not in letters:
+        raise ValueError(f"answer {gold_letter!r} is not one of the options {letters} of {list(choices)!r}")
+    question = question.strip()
+    if not question:
+        raise ValueError("the question text is empty")
+    return {"question": question, "choices": "\n".join(lines), "answer": lines[letters.index(gold_letter)]}
+
+
+def render_judge_prompt(prompt: Prompt, *, question: str, choices: Sequence[str], gold_letter: str, trace: str) -> str:
+    """The trace judge's input: the question, its options, the ground truth and one trace."""
+    values = judged_question_fields(question, choices, gold_letter)
+    values.update(trace=trace.strip())
+    return _fill(prompt, JUDGE_FIELDS, values)
+
+
+def render_source_prompt(prompt: Prompt, *, question: str, choices: Sequence[str], gold_letter: str,
+                         audio_reasoning: str, vision_reasoning: str, merged_trace: str,
+                         previous_evaluation: str) -> str:
+    """The hallucination source analysis input (paper Fig. 0.A.5): the question with its ground
+    truth, both teachers' texts, the merged trace and the first judge's verdict."""
+    values = judged_question_fields(question, choices, gold_letter)
+    values.update(audio_reasoning=audio_reasoning.strip(), vision_reasoning=vision_reasoning.strip(),
+                  merged_trace=merged_trace.strip(), previous_evaluation=previous_evaluation.strip())
+    return _fill(prompt, SOURCE_FIELDS, values)
 
 
 def _question_fields(question: str, choices: Sequence[str]) -> dict[str, str]:

@@ -15,6 +15,8 @@ Flow of the rows:
       -> MergedTrace (merged/) -> Avrt20kRow (avrt20k/{train,val}.jsonl)
       -> ConsensusTrace -> CheckedTrace (sightsound/) -> Avrt20kRow (sightsound/sft/)
       -> TrainingExample (SFT, GRPO)
+    Avrt20kRow (val) -> JudgeVerdict (judge/verdicts.jsonl) -> HallucinationSource (judge/sources.jsonl,
+         with the MergedTrace and both TeacherTrace rows of each hallucinating trace)
     BenchmarkRecord (eval/records/) -> Prediction (eval/<model>/<benchmark>/<mask>.predictions.jsonl)
 """
 
@@ -357,6 +359,76 @@ class Avrt20kRow(Row):
                    question_relation=trace.question_relation, question_type=trace.question_type,
                    av_reasoning=av_reasoning.strip(), sample_id=trace.sample_id, video_name=trace.video_name,
                    avqa_split=trace.split, clip=trace.clip, **fields)
+
+
+# ---- trace judge (paper appendix 0.A.1) -------------------------------------------------------
+@dataclass(frozen=True)
+class JudgeVerdict(Row):
+    """An omni judge's grading of one AVRT-20K trace (judge/verdicts.jsonl).
+
+    `status` is "ok" when the judge's JSON held a known verdict and both grounding flags, else why
+    not ("no_json", "missing_field", "bad_value") with `reason` in words; the judged fields are then
+    those that could be read. The raw `judge_output` is kept either way.
+    """
+
+    sample_id: str
+    video_name: str
+    question: str
+    choices: tuple[str, ...]
+    gold_letter: str
+    trace: str  # the judged av_reasoning, as AVRT-20K holds it
+    model: str
+    checkpoint: str
+    prompt_sha256: str
+    judge_output: str
+    status: str
+    reason: str | None
+    verdict: str | None  # ACCURATE, MISSING_INFO or HALLUCINATING
+    audio_grounded: bool | None
+    visual_grounded: bool | None
+    confidence: float | None
+    explanation: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+@dataclass(frozen=True)
+class HallucinationSource(Row):
+    """Where the judge traces a HALLUCINATING verdict to (judge/sources.jsonl): the audio teacher, the
+    vision teacher, both, or the merger. `status`/`reason` as in JudgeVerdict."""
+
+    sample_id: str
+    video_name: str
+    audio_teacher: str  # the teacher names whose texts the judge read
+    vision_teacher: str
+    model: str
+    checkpoint: str
+    prompt_sha256: str
+    judge_output: str
+    status: str
+    reason: str | None
+    source: str | None  # AUDIO_TEACHER, VISION_TEACHER, MERGER or BOTH_TEACHERS
+    confidence: float | None
+    hallucinated_claims: tuple[str, ...]
+    source_per_claim: tuple[str, ...]
+    audio_teacher_accurate: bool | None
+    vision_teacher_accurate: bool | None
+    merger_faithful: bool | None
+    explanation: str | None
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str
+    seconds: float
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
 
 
 # ---- training -----------------------------------------------------------------------------------

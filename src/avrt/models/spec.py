@@ -15,6 +15,10 @@ BACKENDS = ("vllm", "hf")
 # Evaluation decodes every item greedily, once, whatever sampling its model's spec sets (the
 # evaluation stage applies it; the workflow's evaluate rules read these values, not the spec's).
 EVALUATION_SAMPLING = {"temperature": 0.0, "n": 1}
+# Keys of a model spec that set how fast it answers, not what: prompts per transformers generate()
+# call, sequences vLLM schedules at once, and vLLM's share of GPU memory. Each sample keeps its own
+# seed whatever shares its batch.
+THROUGHPUT_KEYS = ("batch_size", "max_num_seqs", "gpu_memory_utilization")
 
 
 @dataclass(frozen=True)
