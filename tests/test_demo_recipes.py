@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -27,17 +28,20 @@ UPSTREAM_RULES = {"build_tiny_models", "synthesize_avqa", "ingest_avqa", "shard_
 
 @pytest.fixture(scope="session")
 def demo_recipes(demo_run, tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """The demo's workflow copy after the three recipes ran in it as the Makefile's demo-recipe does:
-    (the copy, each recipe's Snakemake log)."""
+    """A copy of the demo's workflow folder (results and Snakemake's records: the demo's own stays as it
+    ran) after the three recipes ran in it as the Makefile's demo-recipe does: (the copy, each recipe's
+    Snakemake log)."""
+    workdir = tmp_path_factory.mktemp("demo_recipes")
+    shutil.copytree(demo_run, workdir, symlinks=True, dirs_exist_ok=True)  # keeps the files' times
     overlay = tmp_path_factory.mktemp("recipes") / "two_benchmarks.yaml"
     overlay.write_text("evaluation: {only: [avqa_val, omnibench]}\n")
     logs = {}
     for name in RECIPES:
-        proc = run_snakemake(demo_run, "--cores", "2", "--profile", "profiles/local", "--configfile", "config/demo.yaml",
+        proc = run_snakemake(workdir, "--cores", "2", "--profile", "profiles/local", "--configfile", "config/demo.yaml",
                              f"config/recipes/{name}.yaml", str(overlay), "--config", f"run=demo-{name}",
                              "upstream_run=demo", timeout=1800)
         logs[name] = proc.stdout + proc.stderr
-    return demo_run, logs
+    return workdir, logs
 
 
 @pytest.mark.parametrize("name", sorted(RECIPES))
@@ -92,7 +96,8 @@ def test_each_recipe_writes_its_table_beside_the_demo_s_rows_from_the_real_resul
                                               accuracy("demo", "grpo")]
     assert rows[0]["omnibench_delta"] == "" and rows[1]["omnibench_delta"] == (
         f"{float(rows[1]['omnibench']) - float(rows[0]['omnibench']):+.1f}")
-    assert [r["dailyomni"] for r in rows] == ["", "", rows[2]["dailyomni"]] and rows[2]["dailyomni"]  # not evaluated: missing
+    dailyomni = [r["dailyomni"] for r in rows]  # the recipe's run evaluated no DailyOmni: missing, not 0
+    assert dailyomni[1] == "" and dailyomni[0] and dailyomni[2]
     # Table 5's rows name runs of other recipes: rl-only ran as demo-rl-only, so results/rl-only is missing
     table5 = (workdir / "results/demo-audio-chains/compare/table5.md").read_text()
     assert "| rl-only | — |" in table5 and "no results of tag grpo in results/rl-only" in table5
