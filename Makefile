@@ -15,7 +15,7 @@ DRYRUN_STUBS ?= results/dryrun-stubs
 # Rules call the `avrt` CLI of this venv.
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup demo demo-sightsound demo-recipe test test-fast lint mutation dryrun-full report bench clean-demo
+.PHONY: setup demo demo-sightsound demo-recipe test test-fast lint mutation dryrun-full report bench gpu-check clean-demo
 
 setup: $(VENV)/.installed
 
@@ -72,6 +72,11 @@ report: setup
 
 bench: setup
 	$(BIN)/python scripts/bench/bench_media.py
+
+# Step time, MFU and peak memory of SFT, GRPO and rollouts on this machine's GPU (scripts/gpu_check/README.md;
+# on a machine without the venv: PYTHONPATH=src python scripts/gpu_check/run.py). No GPU: GPU_CHECK_ARGS=--tiny
+gpu-check: setup
+	$(BIN)/python scripts/gpu_check/run.py $(GPU_CHECK_ARGS)
 
 clean-demo:
 	rm -rf results/demo

@@ -7,6 +7,7 @@ would receive are the adapters' (see test_models_adapters.py golden files).
 from __future__ import annotations
 
 import json
+import shutil
 from types import SimpleNamespace
 
 import pytest
@@ -15,6 +16,7 @@ from transformers import AutoTokenizer
 
 from avrt.models.adapters import GenerationRequest
 from avrt.models.backends import sample_seed
+from avrt.models.peft_adapter import NON_LORA_FILE
 from avrt.models.spec import ModelSpec
 from avrt.models.vllm_backend import VLLMBackend, engine_kwargs, sampling_kwargs
 
@@ -109,14 +111,27 @@ def test_fake_engine_text_model_uses_the_checkpoint_template(tiny_zoo):  # noqa:
         [{"role": "user", "content": "Merge these."}], tokenize=False, add_generation_prompt=True)
 
 
-def test_fake_engine_adapter_directory_is_resolved_from_the_spec(tiny_zoo):  # noqa: F811
-    entry = json.loads((tiny_zoo / "zoo.json").read_text())["families"]["audio_flamingo3"]
-    af3 = ModelSpec.from_config("audio_teacher", {"family": "audio_flamingo3", "checkpoint": entry["checkpoint"],
-                                                  "backend": "vllm", "adapter": entry["adapter"],
-                                                  "adapter_subfolder": entry["adapter_subfolder"]})
+def af3_vllm_spec(checkpoint, adapter) -> ModelSpec:
+    return ModelSpec.from_config("audio_teacher", {"family": "audio_flamingo3", "checkpoint": str(checkpoint),
+                                                   "backend": "vllm", "adapter": str(adapter),
+                                                   "adapter_subfolder": "think"})
+
+
+def test_fake_engine_lora_only_adapter_directory_is_resolved_from_the_spec(tiny_zoo, tmp_path):  # noqa: F811
+    shutil.copytree(tiny_zoo / "audio_flamingo3" / "think", tmp_path / "think",
+                    ignore=shutil.ignore_patterns(NON_LORA_FILE))  # a LoRA and nothing else
     tokenizer = AutoTokenizer.from_pretrained(tiny_zoo / "audio_flamingo3")
-    backend = FakeEngineBackend(af3, engine=StandInEngine(tokenizer))
-    assert backend.adapter_dir == tiny_zoo / "audio_flamingo3" / "think"
+    backend = FakeEngineBackend(af3_vllm_spec(tiny_zoo / "audio_flamingo3", tmp_path),
+                                engine=StandInEngine(tokenizer))
+    assert backend.adapter_dir == tmp_path / "think"
+
+
+def test_an_adapter_with_non_lora_weights_is_refused_pointing_at_the_merged_checkpoint(tiny_zoo):  # noqa: F811
+    """AF3 think's non-LoRA weights cannot ride a vLLM LoRARequest; loading without them is refused."""
+    entry = json.loads((tiny_zoo / "zoo.json").read_text())["families"]["audio_flamingo3"]
+    with pytest.raises(ValueError, match=r"'audio_teacher': the adapter in .*think carries non-LoRA weights "
+                                         r"\(non_lora_trainables.bin\).*avrt merge-adapter"):
+        FakeEngineBackend(af3_vllm_spec(entry["checkpoint"], entry["adapter"]), engine=StandInEngine(None))
 
 
 def test_missing_adapter_directory_is_reported(tmp_path):

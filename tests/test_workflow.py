@@ -48,6 +48,7 @@ def test_full_scale_dag_has_one_job_per_shard(workflow_dir, tmp_path):
     # Table 8: each of the two teachers answers OmniBench once
     assert counts["evaluate_teacher"] == counts["score_teacher"] == 2
     assert "synthesize_avqa" not in counts and "build_tiny_models" not in counts
+    assert counts["merge_adapter"] == 1  # the audio teacher's think adapter, merged for vLLM once
     assert counts["total"] <= 4 * 64 + 100
 
 

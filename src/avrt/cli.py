@@ -40,6 +40,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sft": ("avrt.training.sft", "supervised fine-tuning of the student on reasoning traces (one process per GPU)"),
     "grpo": ("avrt.training.grpo", "GRPO of the student with format, accuracy and length rewards (one process per GPU)"),
     "zoo": ("avrt.demo.zoo", "build tiny random-weight models (offline) that load like the real checkpoints"),
+    "merge-adapter": ("avrt.models.merged_checkpoint", "merge a model's PEFT adapter, non-LoRA weights too, into one checkpoint (vLLM)"),
     "eval-records": ("avrt.evaluation.records_cli", "read a benchmark's official files into records JSONL"),
     "eval-score": ("avrt.evaluation.score_cli", "score a benchmark's predictions (strict + official columns)"),
     "select-checkpoint": ("avrt.checkpoint_selection", "score a training stage's checkpoints on val records, publish the best"),

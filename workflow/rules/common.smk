@@ -14,7 +14,8 @@ from avrt.core.config import (
     write_run_config,
 )
 from avrt.data.shard import shard_ids
-from avrt.models.spec import EVALUATION_SAMPLING, THROUGHPUT_KEYS
+from avrt.models.merged_checkpoint import merged_name, needs_merge
+from avrt.models.spec import EVALUATION_SAMPLING, THROUGHPUT_KEYS, ModelSpec
 from avrt.shared_stages import shared_stages
 
 
@@ -230,10 +231,31 @@ def tiny_families():
     return zoo_families(config, TINY_MODELS)
 
 
+# models.<name> -> its checkpoint merged with its adapter (rule merge_adapter, models.smk), for each
+# model that jobs cannot load as checkpoint + adapter (vLLM with an adapter: `needs_merge`). It lies
+# in the run folder of the jobs that load it first: the traces' for a teacher's model (the teacher
+# jobs may be an upstream run's own, and an input of theirs in this run's folder would make
+# Snakemake run them again), this run's for any other.
+MERGED = {
+    name: f"{TRACES_RUN if name in {t['model'] for t in config['teachers']} else RUN}/models/merged/{merged_name(spec)}"
+    for name, spec in ((name, ModelSpec.from_config(name, cfg)) for name, cfg in config["models"].items())
+    if needs_merge(spec)
+}
+
+
 def model_input(name):
-    """A model's checkpoint as a rule input when this workflow builds it, else nothing."""
+    """A model's checkpoint as a rule input when this workflow makes it (the tiny zoo's, or merged
+    with its adapter), else nothing."""
+    if name in MERGED:
+        return [MERGED[name]]
     ckpt = config["models"][name]["checkpoint"]
     return [ckpt] if is_tiny(ckpt) else []
+
+
+def merged_checkpoint_args(name, paths):
+    """`--merged-checkpoint DIR` of a job that loads models.<name>, from its model input (none when
+    the job loads checkpoint and adapter itself)."""
+    return ["--merged-checkpoint", paths[0]] if name in MERGED else []
 
 
 def model_gpus(name):

@@ -70,9 +70,15 @@ rule evaluate:
         checkpoint=lambda w, input: (
             f"--checkpoint {shlex.quote(input.model[0])}" if EVAL["models"][w.tag]["stage"] else ""
         ),
+        merged=lambda w, input: (
+            []
+            if EVAL["models"][w.tag]["stage"]
+            else merged_checkpoint_args(EVAL["models"][w.tag]["model"], input.model)
+        ),
     shell:
         "avrt evaluate --config {params.run_config:q} --records {input.records:q} --benchmark {wildcards.benchmark:q}"
-        " --model-tag {wildcards.tag:q} {params.checkpoint} --mask {wildcards.mask:q} --out {output:q} > {log:q} 2>&1"
+        " --model-tag {wildcards.tag:q} {params.checkpoint} {params.merged:q} --mask {wildcards.mask:q}"
+        " --out {output:q} > {log:q} 2>&1"
 
 
 rule score_benchmark:
@@ -112,9 +118,10 @@ rule evaluate_teacher:
         teacher=lambda w: reads(TEACHERS[w.teacher]),
         spec=lambda w: model_reads(TEACHERS[w.teacher]["model"], **EVALUATION_SAMPLING),
         protocol=lambda w: reads(eval_protocols.rule_params(config, w.benchmark, teacher=True)),
+        merged=lambda w, input: merged_checkpoint_args(TEACHERS[w.teacher]["model"], input.model),
     shell:
         "avrt evaluate --config {params.run_config:q} --records {input.records:q} --benchmark {wildcards.benchmark:q}"
-        " --teacher {wildcards.teacher:q} --out {output:q} > {log:q} 2>&1"
+        " --teacher {wildcards.teacher:q} {params.merged:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule score_teacher:

@@ -44,9 +44,10 @@ rule teacher:
         teacher=lambda w: reads(TEACHERS[w.teacher]),
         spec=lambda w: model_reads(TEACHERS[w.teacher]["model"]),
         splits=config["traces"]["splits"],
+        merged=lambda w, input: merged_checkpoint_args(TEACHERS[w.teacher]["model"], input.model),
     shell:
         "avrt teacher --config {params.run_config:q} --teacher {wildcards.teacher:q} --shard {input.shard:q}"
-        " --media {input.media:q} --out {output:q} > {log:q} 2>&1"
+        " --media {input.media:q} {params.merged:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule merge_traces:

@@ -216,8 +216,7 @@ class _Builder:
         return {"parameters": self.save(model, processor, out)}
 
     def audio_flamingo3(self, out: Path) -> dict:
-        """The model plus a random LoRA "think" adapter in `think/`, laid out as the hub repo is."""
-        from peft import LoraConfig, get_peft_model
+        """The model plus a random "think" adapter in `think/`, laid out as the hub repo's is."""
         from transformers import (AudioFlamingo3Config, AudioFlamingo3ForConditionalGeneration,
                                   AudioFlamingo3Processor)
 
@@ -233,12 +232,57 @@ class _Builder:
         processor = AudioFlamingo3Processor(feature_extractor=self.whisper(), tokenizer=self.tokenizer(),
                                             chat_template=chat_templates.AUDIO_FLAMINGO3)
         parameters = self.save(model, processor, out)
-        # Random (not zero) LoRA weights, so applying the adapter visibly changes the model.
-        lora = LoraConfig(r=8, lora_alpha=16, target_modules=r".*language_model.*\.(q_proj|v_proj)",
-                          init_lora_weights=False)
-        self.seeded()
-        get_peft_model(model, lora).save_pretrained(out / THINK_SUBFOLDER)
+        self.think_adapter(model, out, out / THINK_SUBFOLDER)
         return {"parameters": parameters, "adapter": str(out), "adapter_subfolder": THINK_SUBFOLDER}
+
+    def think_adapter(self, model, checkpoint: Path, out: Path) -> None:
+        """Audio Flamingo 3's think adapter in miniature (src/avrt/models/peft_adapter.py has the
+        real one's facts): `non_lora_trainables.bin` and a PEFT LoRA, both named in the checkpoint's
+        layout (`language_model.model.*`), not the module tree transformers builds from it.
+
+        The non-LoRA part is the LLM's token embeddings and output head, perturbed. That is our
+        reading of AF3's stage-3.5 trainer (the file itself was not inspected): it freezes the audio
+        tower and projector and puts LoRA on the LLM, and the embedding resize it does after
+        wrapping the model (a bos token for Qwen2's tokenizer) leaves those two trainable. The LoRA
+        targets every linear layer of the LLM's decoder by full name, as its `find_all_linear_names`
+        lists them. Weights are random, not zero: each part visibly changes the model.
+        """
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from safetensors import safe_open
+        from safetensors.torch import load_file, save_file
+
+        from avrt.models.peft_adapter import NON_LORA_FILE, checkpoint_key_renamer
+
+        rename = checkpoint_key_renamer(model)
+        with safe_open(str(checkpoint / "model.safetensors"), framework="pt") as saved:
+            as_saved = {rename(key): key for key in saved.keys()}  # the model's name -> the checkpoint's
+
+        def saved_module(name: str) -> str:
+            return as_saved[f"{name}.weight"].removesuffix(".weight")
+
+        out.mkdir(parents=True)
+        self.seeded()
+        own = model.state_dict()
+        non_lora = {}
+        for name in ("model.language_model.embed_tokens.weight", "lm_head.weight"):
+            weight = own[name]
+            non_lora[as_saved[name]] = weight + model.config.text_config.initializer_range * torch.randn_like(weight)
+        torch.save(non_lora, out / NON_LORA_FILE)
+
+        targets = sorted(name for name, module in model.named_modules()
+                         if isinstance(module, torch.nn.Linear) and name.startswith("model.language_model."))
+        get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=targets, init_lora_weights=False)) \
+            .save_pretrained(out)
+        config_file, weights_file = out / "adapter_config.json", out / "adapter_model.safetensors"
+        config = json.loads(config_file.read_text())
+        config["target_modules"] = sorted(saved_module(t) for t in targets)
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+        weights = {}
+        for key, tensor in load_file(weights_file).items():  # base_model.model.<module>.lora_{A,B}.weight
+            module, lora = key.removeprefix("base_model.model.").split(".lora_")
+            weights[f"base_model.model.{saved_module(module)}.lora_{lora}"] = tensor
+        save_file(weights, weights_file, metadata={"format": "pt"})
 
     def text_llm(self, out: Path) -> dict:
         from transformers import Qwen2Config, Qwen2ForCausalLM

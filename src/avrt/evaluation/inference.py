@@ -32,6 +32,7 @@ from avrt.core.prompts import Prompt, audio_text_question, load_prompt, render_s
 from avrt.core.rows import BenchmarkRecord, InputProtocol, Prediction, write_rows
 from avrt.evaluation.protocols import TRAINING_PROTOCOL, input_protocol, resolve
 from avrt.evaluation.records import read_records
+from avrt.models.merged_checkpoint import add_merged_argument, merged_spec
 from avrt.models.spec import EVALUATION_SAMPLING, ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
@@ -119,6 +120,7 @@ def add_arguments(parser) -> None:
     who.add_argument("--teacher", help="a `teachers` name: answer with its prompt and modality only")
     parser.add_argument("--checkpoint", default=None,
                         help="the trained checkpoint of the tag's stage (the workflow passes it)")
+    add_merged_argument(parser)
     parser.add_argument("--mask", choices=sorted(MASKS), default="both")
     parser.add_argument("--out", required=True, help="predictions JSONL (one Prediction per record)")
     parser.add_argument("--benchmark", required=True,
@@ -143,6 +145,8 @@ def run(args) -> int:
             if not args.checkpoint:
                 raise SystemExit(f"model tag {args.model_tag!r} evaluates the {entry['stage']} stage: pass --checkpoint")
             spec = replace(spec, checkpoint=args.checkpoint, revision=None)  # a trained local checkpoint
+    if args.merged_checkpoint:
+        spec = merged_spec(spec, args.merged_checkpoint)
     other = sorted({r.benchmark for r in read_records(args.records)} - {args.benchmark})  # after the config checks
     if other:
         raise SystemExit(f"{args.records}: records of {other}, not of --benchmark {args.benchmark!r}")

@@ -24,6 +24,7 @@ from avrt.models.backends import (
     resolve_adapter_dir,
     sample_seed,
 )
+from avrt.models.peft_adapter import apply_adapter
 from avrt.models.spec import ModelSpec, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -43,7 +44,8 @@ def load_processor(spec: ModelSpec):
 
 
 def load_hf_model(spec: ModelSpec, adapter: FamilyAdapter):
-    """Load the checkpoint with the family's transformers class, merging the spec's PEFT adapter."""
+    """Load the checkpoint with the family's transformers class, the spec's PEFT adapter applied
+    whole (non-LoRA weights and LoRA, `peft_adapter.apply_adapter`) and merged."""
     if adapter.hf_model_class is None:
         raise ValueError(
             f"model '{spec.name}': family '{spec.family}' has no transformers class; use `backend: vllm`"
@@ -54,10 +56,8 @@ def load_hf_model(spec: ModelSpec, adapter: FamilyAdapter):
         kwargs["device_map"] = "auto"
     model = model_class.from_pretrained(spec.checkpoint, **kwargs)
     adapter_dir = resolve_adapter_dir(spec)
-    if adapter_dir is not None:
-        from peft import PeftModel
-
-        model = PeftModel.from_pretrained(model, str(adapter_dir)).merge_and_unload()
+    if adapter_dir is not None:  # its non-LoRA weights too (AF3 think), then its LoRA, merged
+        model = apply_adapter(model, adapter_dir)
     return model.eval()
 
 

@@ -3,7 +3,9 @@
 `vllm` is imported here only, when a spec with `backend: vllm` is loaded. Each (request, sample)
 is submitted as its own prompt with its own seed (`sample_seed`), the same seeds the
 transformers backend draws with; vLLM's prefix cache shares the prompt work between copies.
-A PEFT adapter (Audio Flamingo 3's think mode) is applied per request as a LoRA.
+A PEFT adapter of LoRA weights only is applied per request as a LoRA. One that carries other
+weights too (Audio Flamingo 3's think mode) cannot be: the model then runs from the checkpoint
+`avrt merge-adapter` merges it into (`merged_checkpoint`), which the workflow makes and passes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from avrt.models.backends import (
     resolve_adapter_dir,
     sample_seed,
 )
+from avrt.models.peft_adapter import NON_LORA_FILE
 from avrt.models.spec import ModelSpec, SamplingParams
 
 log = logging.getLogger(__name__)
@@ -68,6 +71,12 @@ class VLLMBackend(GenerationBackend):
         """`engine`: an already built `vllm.LLM` for this spec (built here when None)."""
         super().__init__(spec, adapter)
         self.adapter_dir = resolve_adapter_dir(spec)
+        if self.adapter_dir is not None and (self.adapter_dir / NON_LORA_FILE).is_file():
+            raise ValueError(
+                f"model '{spec.name}': the adapter in {self.adapter_dir} carries non-LoRA weights ({NON_LORA_FILE}),"
+                " which a vLLM LoRA cannot apply; load the checkpoint `avrt merge-adapter` merges it into"
+                " (the workflow does: rule merge_adapter)"
+            )
         if engine is None:
             from vllm import LLM
 

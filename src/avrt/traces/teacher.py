@@ -21,6 +21,7 @@ from avrt.core.generation import ModelOutput, generate
 from avrt.core.parsing import parse_teacher_answer, response_text
 from avrt.core.prompts import Prompt, load_prompt, render_teacher_prompt
 from avrt.core.rows import ClipRef, ManifestRow, QuestionRow, TeacherTrace, read_rows, write_rows
+from avrt.models.merged_checkpoint import add_merged_argument, merged_spec
 from avrt.models.spec import ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
@@ -88,11 +89,15 @@ def add_arguments(parser) -> None:
     parser.add_argument("--shard", required=True)
     parser.add_argument("--media", required=True, help="the shard's media index")
     parser.add_argument("--out", required=True)
+    add_merged_argument(parser)
 
 
 def run(args) -> int:
     config = load_config(*args.config)
     teacher = teacher_entry(config, args.teacher)
-    run_teacher(teacher, model_spec(config, teacher["model"]), config["traces"]["splits"], args.shard, args.media,
-                args.out, config["traces"]["chunk_size"])
+    spec = model_spec(config, teacher["model"])
+    if args.merged_checkpoint:
+        spec = merged_spec(spec, args.merged_checkpoint)
+    run_teacher(teacher, spec, config["traces"]["splits"], args.shard, args.media, args.out,
+                config["traces"]["chunk_size"])
     return 0
