@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from avrt.evaluation.tables import MISSING
 from conftest import run_snakemake
 from test_workflow import job_counts
 
@@ -100,5 +101,5 @@ def test_each_recipe_writes_its_table_beside_the_demo_s_rows_from_the_real_resul
     assert dailyomni[1] == "" and dailyomni[0] and dailyomni[2]
     # Table 5's rows name runs of other recipes: rl-only ran as demo-rl-only, so results/rl-only is missing
     table5 = (workdir / "results/demo-audio-chains/compare/table5.md").read_text()
-    assert "| rl-only | — |" in table5 and "no results of tag grpo in results/rl-only" in table5
+    assert f"| rl-only | {MISSING} |" in table5 and "no results of tag grpo in results/rl-only" in table5
     assert all((table.with_suffix(ext)).stat().st_size for ext in (".md", ".tex", ".png"))
