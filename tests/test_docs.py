@@ -177,8 +177,9 @@ def test_torch_pins_agree_and_the_docs_say_pypi_torch_brings_cuda():
     pins = {norm(d.split("==")[0]): d.split("==")[1]
             for d in tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]}
     makefile = (REPO / "Makefile").read_text()
-    install = re.search(r"pip install .*\btorch==(\S+) torchvision==(\S+)", makefile)
+    install = re.search(r"^TORCH \?= torch==([^,\s]+),!=\S+ torchvision==(\S+)$", makefile, re.M)
     assert install.groups() == (pins["torch"], pins["torchvision"])
+    assert "pip install --quiet $(TORCH_INDEX) $(TORCH)" in makefile
     assert "CPU only" not in makefile
     assert "CUDA" in makefile.split("PYTHON ?=")[0]
     text = readme()

@@ -75,7 +75,7 @@ def test_omni_interleaves_audio_in_video_at_the_frames_own_rate():
     adapter, _, prepared = rendered("qwen2_5_omni", ("frames", "audio"), {})
     kwargs = adapter.hf_processor_kwargs(prepared)
     assert kwargs["fps"] == pytest.approx(0.8)  # 8 frames over 10 s, not the processor's 2.0
-    assert kwargs["audio_from_video_indices"] == [0, 1] and kwargs["load_audio_from_video"] is True
+    assert kwargs["use_audio_in_video"] is True and len(kwargs["audio"]) == 2
     assert adapter.hf_generate_kwargs(prepared) == {"use_audio_in_video": True}
     request = adapter.vllm_request(prepared[0])
     assert request["mm_processor_kwargs"] == {"fps": pytest.approx(0.8), "use_audio_in_video": True}

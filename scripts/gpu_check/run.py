@@ -164,15 +164,11 @@ def build_thinker(config, device: torch.device, freeze_names: list[str]):
 
 
 def set_checkpointing(model, on: bool):
-    """Non-reentrant gradient checkpointing of every layer, as training turns it on (transformers 5.23 renamed
-    `gradient_checkpointing_enable` to `activation_checkpointing_enable`; older versions have only the former)."""
-    new = hasattr(model, "activation_checkpointing_enable")
-    if not on:
-        (model.activation_checkpointing_disable if new else model.gradient_checkpointing_disable)()
-    elif new:
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-    else:
+    """Non-reentrant gradient checkpointing of every layer, as training turns it on."""
+    if on:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    else:
+        model.gradient_checkpointing_disable()
     return model
 
 

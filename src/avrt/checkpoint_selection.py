@@ -39,6 +39,7 @@ from pathlib import Path
 from avrt.core.config import add_config_argument, audio_text_questions, load_config
 from avrt.core.io import InputFileError, read_json, write_json
 from avrt.core.rows import Row
+from avrt.models.saved_layout import save_checkpoint, to_hub_layout
 from avrt.models.spec import ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
@@ -166,7 +167,7 @@ def merge_lora(candidate: Candidate, spec: ModelSpec, into: Path) -> None:
     from avrt.training.student import load_student, merged_for_saving
 
     base = load_student(replace(spec, adapter=None, processor=None), get_adapter(spec.family))
-    merged_for_saving(PeftModel.from_pretrained(base, str(candidate.path))).save_pretrained(into)
+    save_checkpoint(merged_for_saving(PeftModel.from_pretrained(base, str(candidate.path))), into)
 
 
 def publish_best(winner: Candidate, spec: ModelSpec, final: Path, out: Path, summary: str, selection: dict) -> None:
@@ -184,6 +185,7 @@ def publish_best(winner: Candidate, spec: ModelSpec, final: Path, out: Path, sum
     for path in final.iterdir():  # the processor files, from the checkpoint evaluation and GRPO load
         if path.is_file() and not MODEL_FILES.match(path.name) and path.name != summary:
             _link_or_copy(path, staging / path.name)
+    to_hub_layout(staging)  # a full checkpoint's files are linked as the trainer wrote them
     write_json(staging / SELECTION, selection)
     move_into_place(staging, out)
 

@@ -120,8 +120,10 @@ class _Builder:
         )
 
     def save(self, model, processor, out: Path) -> int:
+        from avrt.models.saved_layout import save_checkpoint
+
         model.generation_config = self.generation_config()
-        model.save_pretrained(out)
+        save_checkpoint(model, out)
         processor.save_pretrained(out)
         return sum(p.numel() for p in model.parameters())
 

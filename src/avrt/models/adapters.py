@@ -263,8 +263,8 @@ class Qwen2_5OmniAdapter(FamilyAdapter):
         if first.has_audio:
             kwargs.update(audio=[p.media.audio for p in batch], sampling_rate=first.sample_rate)
         if first.has_frames and first.has_audio:
-            # Audio i is the track of video i, already decoded (no file to read it from).
-            kwargs.update(load_audio_from_video=True, audio_from_video_indices=list(range(len(batch))))
+            # Audio i is the track of video i: their tokens interleave in time.
+            kwargs.update(use_audio_in_video=True)
         return kwargs
 
     def hf_generate_kwargs(self, batch):

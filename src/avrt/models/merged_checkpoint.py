@@ -29,6 +29,7 @@ from pathlib import Path
 
 from avrt.core.config import ConfigError, add_config_argument, load_config
 from avrt.core.io import InputFileError
+from avrt.models.saved_layout import save_checkpoint
 from avrt.models.spec import ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
@@ -86,7 +87,7 @@ def merge_adapter(spec: ModelSpec, out: str | Path) -> bool:
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=f".{out.name}-") as tmp:
         staging = Path(tmp) / "merged"
-        model.save_pretrained(staging)
+        save_checkpoint(model, staging)
         processor.save_pretrained(staging)
         (staging / STAMP).write_text(json.dumps({"digest": digest, "inputs": merge_inputs(spec)}, indent=2) + "\n")
         staging.rename(out)  # moved in whole: a folder with a stamp is a complete merge

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from avrt.core.io import write_json
+from avrt.models.saved_layout import to_hub_layout
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ def publish_final(trainer, out: Path, summary_name: str, summary: dict,
     else:
         write_weights(staging, main)
     if main:
+        to_hub_layout(staging)
         (staging / summary_name).write_text(json.dumps(summary, indent=2) + "\n")
         move_into_place(staging, out)
     trainer.accelerator.wait_for_everyone()

@@ -35,6 +35,7 @@ from pathlib import Path
 from avrt.core.config import add_config_argument, load_config
 from avrt.core.prompts import load_prompt
 from avrt.models.adapters import get_adapter
+from avrt.models.saved_layout import save_checkpoint
 from avrt.models.spec import ModelSpec, model_spec
 from avrt.training.checkpoints import finished_summary, last_complete_checkpoint, prepare_run_dir, publish_final
 from avrt.training.batches import SFTCollator
@@ -213,7 +214,7 @@ def write_weights(trainer, processor, lora: bool):
     def merged(staging: Path, main: bool) -> None:
         if main:  # ZeRO-2 keeps full weights on every rank, so the main one can merge alone
             model = merged_for_saving(trainer.accelerator.unwrap_model(trainer.model))
-            model.save_pretrained(staging)
+            save_checkpoint(model, staging)
             processor.save_pretrained(staging)
 
     return merged

@@ -84,11 +84,10 @@ def training_arguments(block: dict, stage: str, output_dir: Path, **stage_specif
         weight_decay=block["weight_decay"],
         max_grad_norm=block["max_grad_norm"],
         bf16=block["bf16"],
-        # Config key `gradient_checkpointing`; transformers 5 calls it activation checkpointing. Each
-        # decoder layer is recomputed in the backward pass. Non-reentrant: gradients reach the trained
-        # layers although no input requires grad (frozen embeddings and encoders, LoRA).
-        activation_checkpointing=block["gradient_checkpointing"],
-        activation_checkpointing_kwargs={"use_reentrant": False} if block["gradient_checkpointing"] else None,
+        # Each decoder layer is recomputed in the backward pass. Non-reentrant: gradients reach the
+        # trained layers although no input requires grad (frozen embeddings and encoders, LoRA).
+        gradient_checkpointing=block["gradient_checkpointing"],
+        gradient_checkpointing_kwargs={"use_reentrant": False} if block["gradient_checkpointing"] else None,
         deepspeed=deepspeed_config(block["deepspeed"], stage) if block["deepspeed"] else None,
         save_strategy="steps",
         save_steps=block["save_steps"],
