@@ -152,7 +152,7 @@ def test_a_non_lora_tensor_of_another_shape_is_an_error_naming_it(af3_copy):
     path = af3_copy / "think" / NON_LORA_FILE
     torch.save({"language_model.lm_head.weight": torch.zeros(3, 3)}, path)
     with pytest.raises(AdapterError, match=r"'language_model.lm_head.weight' has shape \(3, 3\), the model's "
-                                           r"'lm_head.weight' \(\d+, 32\)"):
+                                           r"'lm_head.weight' \(\d+, \d+\)"):
         load_model(af3(af3_copy))
 
 

@@ -88,7 +88,8 @@ def test_tiny_run_end_to_end_without_the_pipeline_only_packages(tmp_path):
         8 * sft["parts_s"]["forward_backward_s"] + sft["parts_s"]["optimizer_s"])
     generate = rows["generate"]
     assert generate["step_s"] == pytest.approx(generate["parts_s"]["prefill_s"] + generate["parts_s"]["decode_s"])
-    assert generate["derived"]["decode_tokens_per_s"] > 0
+    decode = generate["derived"]["decode_tokens_per_s"]
+    assert decode > 0 if generate["parts_s"]["decode_s"] > 0 else decode is None
     assert rows["grpo_no_ckpt"]["settings"]["gradient_checkpointing"] is False
     assert rows["grpo_ckpt"]["settings"]["gradient_checkpointing"] is True
     assert rows["grpo_ckpt"]["parts_s"].keys() == {"reference_forward_s", "policy_forward_backward_s"}

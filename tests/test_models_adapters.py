@@ -78,7 +78,8 @@ def test_omni_interleaves_audio_in_video_at_the_frames_own_rate():
     assert kwargs["use_audio_in_video"] is True and len(kwargs["audio"]) == 2
     assert adapter.hf_generate_kwargs(prepared) == {"use_audio_in_video": True}
     request = adapter.vllm_request(prepared[0])
-    assert request["mm_processor_kwargs"] == {"fps": pytest.approx(0.8), "use_audio_in_video": True}
+    assert request["mm_processor_kwargs"] == {"fps": pytest.approx(0.8), "use_audio_in_video": True,
+                                              "second_per_grid_ts": [pytest.approx(2.5)]}
     # One video placeholder; the audio rides in the video, so no separate audio placeholder.
     assert prepared[0].text.count("<|VIDEO|>") == 1 and "<|AUDIO|>" not in prepared[0].text
 

@@ -1,7 +1,5 @@
-"""vLLM backend: engine and sampling arguments, and its glue around a stand-in engine.
-
-vLLM is a CUDA-only dependency absent here, so `LLM.generate` itself is not run; the requests it
-would receive are the adapters' (see test_models_adapters.py golden files).
+"""vLLM backend: engine and sampling arguments, and its glue around a stand-in engine (fast, no
+engine start). The real engine runs in test_vllm_engine.py, side by side with transformers.
 """
 
 from __future__ import annotations
@@ -37,7 +35,7 @@ def test_engine_arguments_come_from_the_spec():
     assert kwargs == {
         "model": "moonshotai/Kimi-VL-A3B-Thinking", "tokenizer": "moonshotai/Kimi-VL-A3B-Thinking",
         "revision": KIMI_REVISION, "trust_remote_code": True, "dtype": "bfloat16", "tensor_parallel_size": 2,
-        "max_model_len": 32768, "max_num_seqs": 16, "gpu_memory_utilization": 0.9, "seed": 5,
+        "max_model_len": 32768, "max_num_seqs": 16, "gpu_memory_utilization": 0.9, "enforce_eager": False, "seed": 5,
         "limit_mm_per_prompt": {"image": 8},
     }
     assert "enable_lora" not in kwargs

@@ -512,8 +512,9 @@ def measure_generate(ctx: "Context") -> Measurement:
     result.settings = {"prompts": rows, "num_return_sequences": group, "max_new_tokens": ctx.max_new_tokens,
                        "do_sample": True, "temperature": ctx.grpo["temperature"], "kv_cache": True}
     result = result.finish(timed, n * ctx.max_new_tokens, flops, ctx.peak_flops)
-    if timed:
-        result.derived["decode_tokens_per_s"] = n * (ctx.max_new_tokens - 1) / result.parts_s["decode_s"]
+    if timed:  # None where decoding took less than the noise of the two timings (a tiny model on a CPU)
+        decode_s = result.parts_s["decode_s"]
+        result.derived["decode_tokens_per_s"] = n * (ctx.max_new_tokens - 1) / decode_s if decode_s > 0 else None
     return result
 
 

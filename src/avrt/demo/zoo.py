@@ -51,11 +51,12 @@ CORPUS = [
 ]
 VOCAB_SIZE = 512
 
-# Shared tiny text decoder: head_dim 8 = 2 * sum(mrope_section) for the Qwen2.5 multimodal models.
-TEXT = dict(hidden_size=32, intermediate_size=37, num_hidden_layers=2, num_attention_heads=4,
-            num_key_value_heads=2, max_position_embeddings=8192)
-MROPE = {"rope_type": "default", "mrope_section": [1, 1, 2], "rope_theta": 10000.0}
-VISION = dict(depth=2, hidden_size=32, intermediate_size=32, num_heads=4, out_hidden_size=32, patch_size=14,
+# Shared tiny text decoder. head_dim 32, the smallest vLLM's CPU attention runs; it is
+# 2 * sum(mrope_section) for the Qwen2.5 multimodal models.
+TEXT = dict(hidden_size=64, intermediate_size=37, num_hidden_layers=2, num_attention_heads=2,
+            num_key_value_heads=1, max_position_embeddings=8192)
+MROPE = {"rope_type": "default", "mrope_section": [4, 6, 6], "rope_theta": 10000.0}
+VISION = dict(depth=2, hidden_size=32, intermediate_size=32, num_heads=4, out_hidden_size=TEXT["hidden_size"], patch_size=14,
               spatial_merge_size=2, temporal_patch_size=2, fullatt_block_indexes=[0], window_size=112)
 WHISPER_ENCODER = dict(num_mel_bins=128, max_source_positions=1500)  # 30 s of 128-bin log-mel
 # Pixel budget per frame of the tiny Qwen2.5-VL processors (the real ones: 128 to 768 tokens of
@@ -109,8 +110,10 @@ class _Builder:
         )
 
     def text_config(self, **extra) -> dict:
+        # Untied output head, as the 7B checkpoints have; said in the text config itself, which is
+        # where vLLM reads it (transformers' Omni thinker reads its own, outer, setting).
         return dict(TEXT, vocab_size=self.vocab_size, bos_token_id=None, eos_token_id=self.ids["<|im_end|>"],
-                    pad_token_id=self.ids["<|endoftext|>"], **extra)
+                    pad_token_id=self.ids["<|endoftext|>"], tie_word_embeddings=False, **extra)
 
     def generation_config(self):
         from transformers import GenerationConfig
@@ -151,7 +154,7 @@ class _Builder:
         )
         thinker = dict(
             audio_config=dict(WHISPER_ENCODER, d_model=32, encoder_layers=2, encoder_attention_heads=4,
-                              encoder_ffn_dim=32, n_window=100, output_dim=32),
+                              encoder_ffn_dim=32, n_window=100, output_dim=TEXT["hidden_size"]),
             vision_config=VISION,
             text_config=self.text_config(rope_parameters=MROPE),
             user_token_id=self.user_id,

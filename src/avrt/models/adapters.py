@@ -217,20 +217,26 @@ class Qwen2_5VLAdapter(FamilyAdapter):
     def hf_processor_kwargs(self, batch):
         kwargs = super().hf_processor_kwargs(batch)
         if batch[0].media.has_frames:
-            # The processor takes each video's time step from its metadata (sampled_fps).
-            metadata = [
-                {"total_num_frames": len(p.media.frames), "fps": p.media.frames_fps,
-                 "frames_indices": list(range(len(p.media.frames)))}
-                for p in batch
-            ]
-            kwargs.update(videos=[p.media.frames for p in batch], video_metadata=metadata, cap_pixels_per_frame=True)
+            kwargs.update(videos=[p.media.frames for p in batch], video_metadata=[video_metadata(p.media) for p in batch],
+                          cap_pixels_per_frame=True)
         return kwargs
 
     def vllm_multi_modal_data(self, media):
-        return {"video": [media.frames]} if media.has_frames else {}
+        # vLLM 0.32 refuses a Qwen2.5-VL video without its metadata
+        return {"video": [(media.frames, video_metadata(media))]} if media.has_frames else {}
 
     def vllm_processor_kwargs(self, media):
         return {"fps": media.frames_fps} if media.has_frames else {}
+
+
+def video_metadata(media) -> dict:
+    """The metadata a Qwen2.5-VL processor takes a video's time step from (its sampled fps): the
+    clip's frames, all of them, at their own rate."""
+    return {"total_num_frames": len(media.frames), "fps": media.frames_fps,
+            "frames_indices": list(range(len(media.frames)))}
+
+
+OMNI_TEMPORAL_PATCH = 2  # frames per temporal grid step of Qwen2.5-Omni's vision encoder
 
 
 class Qwen2_5OmniAdapter(FamilyAdapter):
@@ -284,7 +290,10 @@ class Qwen2_5OmniAdapter(FamilyAdapter):
         if media.has_frames:
             kwargs["fps"] = media.frames_fps
         if media.has_frames and media.has_audio:
-            kwargs["use_audio_in_video"] = True
+            # vLLM 0.32 lays the interleaved placeholders out by `second_per_grid_ts` from these
+            # kwargs (1.0 s when absent), not by the fps the processor is given: without it the
+            # prompt differs from the transformers processor's (tests/test_vllm_engine.py).
+            kwargs.update(use_audio_in_video=True, second_per_grid_ts=[OMNI_TEMPORAL_PATCH / media.frames_fps])
         return kwargs
 
 

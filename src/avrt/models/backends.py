@@ -43,6 +43,9 @@ class GenerationBackend(ABC):
         self.spec = spec
         self.adapter = adapter or get_adapter(spec.family)
 
+    def close(self) -> None:
+        """Release what the backend holds beyond Python objects (vLLM: its engine processes)."""
+
     @abstractmethod
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         """Answer every request `spec.sampling.n` times."""

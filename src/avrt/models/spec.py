@@ -57,6 +57,7 @@ class ModelSpec:
     max_model_len: int = 32768
     max_num_seqs: int = 64
     gpu_memory_utilization: float = 0.9
+    enforce_eager: bool = False
     batch_size: int = 4
     limit_mm_per_prompt: dict[str, int] = field(default_factory=dict)
     adapter: str | None = None

@@ -41,6 +41,7 @@ def engine_kwargs(spec: ModelSpec, lora_rank: int | None = None) -> dict:
         "max_model_len": spec.max_model_len,
         "max_num_seqs": spec.max_num_seqs,
         "gpu_memory_utilization": spec.gpu_memory_utilization,
+        "enforce_eager": spec.enforce_eager,
         "seed": spec.sampling.seed,
     }
     if spec.limit_mm_per_prompt:
@@ -88,6 +89,10 @@ class VLLMBackend(GenerationBackend):
         mismatch = self.adapter.template_mismatch(self.chat_template)
         if mismatch:
             log.warning("model '%s': %s", spec.name, mismatch)
+
+    def close(self) -> None:
+        """Stop the engine's processes (they hold its memory until then)."""
+        self.engine.llm_engine.engine_core.shutdown()
 
     def prompt_text(self, text: str) -> str:
         """Drop a BOS the template wrote when the tokenizer adds its own (Gemma), as vLLM tokenizes."""
