@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -45,13 +46,19 @@ def to_hub_layout(folder: str | Path) -> None:
     config_path = folder / "config.json"
     if not config_path.is_file():  # an adapter, not a model
         return
-    config = json.loads(config_path.read_text())
-    if config.get("model_type") == OMNI_THINKER:
-        _rename_weights(folder, lambda key: f"thinker.{key}")
+    model_type = json.loads(config_path.read_text()).get("model_type")
+    _rename_weights(folder, hub_key(model_type))
+    if model_type == OMNI_THINKER:
         _write_whole_omni_config(folder)
-    else:
-        old, new = DEEP_LANGUAGE_MODEL
-        _rename_weights(folder, lambda key: new + key[len(old):] if key.startswith(old) else key)
+
+
+def hub_key(model_type: str | None) -> Callable[[str], str]:
+    """A weight's name as transformers saves it (or `revert_weight_conversion` gives it) -> its
+    name in the hub layout, for a model of `model_type`."""
+    if model_type == OMNI_THINKER:
+        return lambda key: f"thinker.{key}"
+    old, new = DEEP_LANGUAGE_MODEL
+    return lambda key: new + key[len(old):] if key.startswith(old) else key
 
 
 def _weight_files(folder: Path) -> list[Path]:

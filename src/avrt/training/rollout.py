@@ -13,8 +13,10 @@ Samplers:
 - `VLLMColocateRollout` (``vllm_colocate``): a vLLM engine in each training process, fed the
   requests evaluation's vLLM backend builds, with the policy's trainable weights pushed into it
   before the first rollout of each optimizer step (TRL's colocate mode). It needs CUDA and the
-  vllm package, and has not been run by the test suite (no GPU there); its completions' token ids
-  are scored by the trainer's own forward, so a token-id mismatch cannot go unnoticed in the KL.
+  vllm package; its completions' token ids are scored by the trainer's own forward, so a token-id
+  mismatch cannot go unnoticed in the KL. tests/test_vllm_colocate.py runs it on vLLM's CPU build,
+  which keeps only some tensors loadable after start-up (the README's "vLLM, checked against
+  transformers" says which).
 
 Log-probabilities are taken from the logits divided by the sampling temperature, as TRL does, so
 that the ratio and KL refer to the distribution the completions were drawn from.
@@ -167,8 +169,11 @@ class VLLMColocateRollout:
     def sync_weights(self, model) -> None:
         from transformers.core_model_loading import revert_weight_conversion
 
+        from avrt.models.saved_layout import hub_key
+
         trainable = {name: p.detach() for name, p in model.named_parameters() if p.requires_grad}
-        on_disk = revert_weight_conversion(model, trainable)
+        rename = hub_key(model.config.model_type)  # the names vLLM's loader maps (`thinker.` for the Omni student)
+        on_disk = {rename(key): value for key, value in revert_weight_conversion(model, trainable).items()}
         runner = self.backend.engine.llm_engine.model_executor.driver_worker.model_runner
         runner.model.load_weights(list(on_disk.items()))
         self.backend.engine.reset_prefix_cache()
