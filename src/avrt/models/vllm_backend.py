@@ -11,6 +11,7 @@ weights too (Audio Flamingo 3's think mode) cannot be: the model then runs from 
 from __future__ import annotations
 
 import logging
+import os
 
 from avrt.models.adapters import FamilyAdapter, GenerationRequest
 from avrt.models.backends import (
@@ -25,6 +26,11 @@ from avrt.models.peft_adapter import NON_LORA_FILE
 from avrt.models.spec import ModelSpec, SamplingParams
 
 log = logging.getLogger(__name__)
+
+# vLLM imports setuptools (through torch.utils.cpp_extension), whose distutils shim asserts when the
+# standard library's distutils was imported first in the process (it was, in the test suite's
+# process); with the standard library's distutils throughout there is nothing to assert.
+os.environ.setdefault("SETUPTOOLS_USE_DISTUTILS", "stdlib")
 
 LORA_RANKS = (8, 16, 32, 64, 128, 256, 320, 512)  # ranks vLLM compiles LoRA kernels for
 

@@ -145,9 +145,9 @@ class VLLMColocateRollout:
     def __init__(self, spec: ModelSpec, inputs: StudentInputs, stop_ids: list[int], pad_token_id: int,
                  temperature: float, max_new_tokens: int, suppressed_ids: list[int], gpu_memory_utilization: float,
                  process_index: int, local_process_index: int, num_processes: int):
-        from vllm import LLM
+        from avrt.models.vllm_backend import VLLMBackend, engine_kwargs  # first: it prepares vLLM's import
 
-        from avrt.models.vllm_backend import VLLMBackend, engine_kwargs
+        from vllm import LLM
 
         # vLLM's external launcher joins the process group torchrun set up; a single process sets its own.
         os.environ.setdefault("RANK", str(process_index))
