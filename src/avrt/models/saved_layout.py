@@ -18,10 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Callable
-from contextlib import contextmanager
 from pathlib import Path
+
+from avrt.core.io import atomic_path
 
 INDEX = "model.safetensors.index.json"
 DEEP_LANGUAGE_MODEL = ("language_model.model.model.", "language_model.model.")
@@ -70,29 +70,22 @@ def _weight_files(folder: Path) -> list[Path]:
 
 
 def _rename_weights(folder: Path, rename) -> None:
+    """Every file is rewritten as a new file moved into place (`atomic_path`): one hard-linked from
+    another checkpoint (checkpoint selection publishes that way) is replaced, never written through."""
     from safetensors.torch import load_file, save_file
 
     for path in _weight_files(folder):  # one shard in memory at a time
         tensors = load_file(path)
         renamed = {rename(key): tensor for key, tensor in tensors.items()}
         if renamed.keys() != tensors.keys():
-            with _replaced(path) as tmp:
+            with atomic_path(path) as tmp:
                 save_file(renamed, tmp, metadata={"format": "pt"})
     index = folder / INDEX
     if index.is_file():
         data = json.loads(index.read_text())
         data["weight_map"] = {rename(key): shard for key, shard in data["weight_map"].items()}
-        with _replaced(index) as tmp:
+        with atomic_path(index) as tmp:
             tmp.write_text(json.dumps(data, indent=2) + "\n")
-
-
-@contextmanager
-def _replaced(path: Path):
-    """A new file moved onto `path` when written: a file hard-linked from another checkpoint (the
-    checkpoint selection publishes that way) is replaced there, never written through."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    yield tmp
-    os.replace(tmp, path)
 
 
 def _write_whole_omni_config(folder: Path) -> None:
@@ -114,5 +107,5 @@ def _write_whole_omni_config(folder: Path) -> None:
         hf_logging.set_verbosity(verbosity)
     whole.architectures = ["Qwen2_5OmniForConditionalGeneration"]
     whole.dtype = thinker.dtype
-    with _replaced(folder / "config.json") as tmp:
+    with atomic_path(folder / "config.json") as tmp:
         whole.to_json_file(tmp, use_diff=False)  # a diff would build a default (7B-sized) config
