@@ -35,10 +35,15 @@ def test_engine_arguments_come_from_the_spec():
     assert kwargs == {
         "model": "moonshotai/Kimi-VL-A3B-Thinking", "tokenizer": "moonshotai/Kimi-VL-A3B-Thinking",
         "revision": KIMI_REVISION, "trust_remote_code": True, "dtype": "bfloat16", "tensor_parallel_size": 2,
-        "max_model_len": 32768, "max_num_seqs": 16, "gpu_memory_utilization": 0.9, "enforce_eager": False, "seed": 5,
-        "limit_mm_per_prompt": {"image": 8},
+        "max_model_len": 32768, "max_num_seqs": 16, "gpu_memory_utilization": 0.9, "enforce_eager": False,
+        "skip_mm_profiling": False, "seed": 5, "limit_mm_per_prompt": {"image": 8},
     }
     assert "enable_lora" not in kwargs
+
+
+def test_the_cpu_demo_s_start_up_savings_reach_the_engine_only_when_set():
+    assert engine_kwargs(spec(skip_mm_profiling=True))["skip_mm_profiling"] is True
+    assert ModelSpec.from_config("m", {"family": "text_llm", "checkpoint": "x"}).engine_in_process is False
 
 
 def test_trust_remote_code_is_off_unless_the_spec_sets_it():

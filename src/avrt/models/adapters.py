@@ -58,6 +58,8 @@ class FamilyAdapter:
     hf_model_class: ClassVar[str | None] = None
     # Token that ends an assistant turn, added to the stop tokens of transformers generation.
     end_of_turn: ClassVar[str | None] = "<|im_end|>"
+    # Arguments of `vllm.LLM(...)` the family needs whatever the spec says.
+    vllm_engine_kwargs: ClassVar[dict[str, Any]] = {}
 
     # ---- rendering -------------------------------------------------------------------------
     def media_content(self, media: MediaInputs) -> list[dict]:
@@ -255,6 +257,10 @@ class Qwen2_5OmniAdapter(FamilyAdapter):
         "perceiving auditory and visual inputs, as well as generating text and speech."
     )
     hf_model_class = "Qwen2_5OmniThinkerForConditionalGeneration"
+    # vLLM 0.32's media cache breaks audio in video: when a request's audio is cached (another clip
+    # had the same track, e.g. silence) but its video is not, the processor sees a video without its
+    # audio and refuses the request ("Video doesn't have audio track"); tests/test_vllm_engine.py.
+    vllm_engine_kwargs = {"mm_processor_cache_gb": 0}
 
     def media_content(self, media):
         if media.has_frames:

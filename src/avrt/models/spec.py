@@ -58,6 +58,8 @@ class ModelSpec:
     max_num_seqs: int = 64
     gpu_memory_utilization: float = 0.9
     enforce_eager: bool = False
+    skip_mm_profiling: bool = False
+    engine_in_process: bool = False
     batch_size: int = 4
     limit_mm_per_prompt: dict[str, int] = field(default_factory=dict)
     adapter: str | None = None

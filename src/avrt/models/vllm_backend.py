@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 
-from avrt.models.adapters import FamilyAdapter, GenerationRequest
+from avrt.models.adapters import FamilyAdapter, GenerationRequest, get_adapter
 from avrt.models.backends import (
     Completion,
     GenerationBackend,
@@ -48,16 +49,31 @@ def engine_kwargs(spec: ModelSpec, lora_rank: int | None = None) -> dict:
         "max_num_seqs": spec.max_num_seqs,
         "gpu_memory_utilization": spec.gpu_memory_utilization,
         "enforce_eager": spec.enforce_eager,
+        "skip_mm_profiling": spec.skip_mm_profiling,
         "seed": spec.sampling.seed,
     }
     if spec.limit_mm_per_prompt:
         kwargs["limit_mm_per_prompt"] = dict(spec.limit_mm_per_prompt)
+    kwargs.update(get_adapter(spec.family).vllm_engine_kwargs)
     if lora_rank is not None:
         supported = [r for r in LORA_RANKS if r >= lora_rank]
         if not supported:
             raise ValueError(f"model '{spec.name}': LoRA rank {lora_rank} exceeds vLLM's largest ({LORA_RANKS[-1]})")
         kwargs.update(enable_lora=True, max_lora_rank=supported[0])
     return kwargs
+
+
+def set_engine_in_process(name: str) -> None:
+    """Ask vLLM for an engine core in this process (read when an engine is built, and cached by vLLM
+    from then on: it holds for the whole process), unless the process has loaded llvmlite (numba,
+    e.g. through librosa): vLLM 0.32's CPU build scans every loaded module's attributes while it
+    starts an in-process engine, and llvmlite's library object answers any attribute, which breaks
+    that scan ("'_lib_fn_wrapper' object has no attribute 'get'"). A child process has no llvmlite."""
+    blocked = "llvmlite.binding" in sys.modules
+    if blocked:
+        log.warning("model '%s': llvmlite is loaded in this process, so vLLM's engine starts in its own process "
+                    "(engine_in_process is ignored)", name)
+    os.environ["VLLM_ENABLE_V1_MULTIPROCESSING"] = "1" if blocked else "0"
 
 
 def sampling_kwargs(sampling: SamplingParams, seed: int) -> dict:
@@ -87,6 +103,8 @@ class VLLMBackend(GenerationBackend):
         if engine is None:
             from vllm import LLM
 
+            if spec.engine_in_process:
+                set_engine_in_process(spec.name)
             rank = adapter_rank(self.adapter_dir) if self.adapter_dir else None
             engine = LLM(**engine_kwargs(spec, rank))
         self.engine = engine
