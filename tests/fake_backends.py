@@ -18,6 +18,9 @@ class ScriptedBackend:
     def calls(self) -> int:
         return len(self.requests)
 
+    def close(self) -> None:
+        self.closed = True
+
     def generate(self, requests):
         self.requests.extend(requests)
         return [Completion(r.request_id, i, self.answer_for(r.request_id, i), 10, 5, "stop", i)
@@ -39,6 +42,9 @@ class CountingBackend:
 
     def __init__(self, inner):
         self.inner, self.requests = inner, []
+
+    def close(self) -> None:  # the inner backend is the test's, which closes it
+        pass
 
     def generate(self, requests):
         self.requests.extend(requests)

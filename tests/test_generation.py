@@ -31,6 +31,16 @@ def test_outputs_are_cached_and_a_finished_run_loads_no_model_fake_backend(tmp_p
     assert {o.text for o in run(["a"], changed, tmp_path / "out.jsonl", 2, {"model": "other"}).of("a")} == {"new"}
 
 
+def test_the_backend_the_driver_loads_is_closed_and_the_callers_is_not_fake_backend(tmp_path):
+    loaded, held = ScriptedBackend(lambda rid, i: "x"), ScriptedBackend(lambda rid, i: "y")
+    run(["a"], loaded, tmp_path / "one.jsonl")
+    assert loaded.closed  # a vLLM engine's processes and memory go with it
+    generate(["a"], key=str, request=lambda item: GenerationRequest(request_id=item, prompt=item), samples=1,
+             cache=tmp_path / "two.jsonl", settings={"model": "m"}, inputs=[], backend=held,
+             load_backend=lambda: pytest.fail("model loaded"), chunk_size=2, desc="test")
+    assert held.calls == 1 and not hasattr(held, "closed")
+
+
 def test_a_request_killed_between_its_samples_is_asked_again_fake_backend(tmp_path):
     backend = ScriptedBackend(lambda rid, i: f"{rid}:{i}", samples=4)
     run(["a", "b"], backend, tmp_path / "out.jsonl", samples=4)

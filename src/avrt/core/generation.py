@@ -2,7 +2,8 @@
 
 A stage hands the driver its items, how to turn an item into a request, and how many samples
 each request takes; the driver answers what is not cached yet, in chunks, loading the model only
-when there is work, and keeps every model output in a resumable cache as it arrives:
+when there is work (and closing it at the end), and keeps every model output in a resumable cache
+as it arrives:
 
     outputs = generate(items, key=..., request=..., samples=n, cache=out, settings=..., inputs=...,
                        load_backend=lambda: load_model(spec), chunk_size=64, desc="teacher visual")
@@ -63,6 +64,23 @@ class Outputs(Generic[T]):
         return self.by_request.get(request_id, [])
 
 
+class LazyBackend:
+    """A backend loaded on its first request (a pass without work loads no model), for several
+    `generate` calls to share; its holder closes it."""
+
+    def __init__(self, load: Callable[[], Any]):
+        self.load, self.loaded = load, None
+
+    def generate(self, requests):
+        if self.loaded is None:
+            self.loaded = self.load()
+        return self.loaded.generate(requests)
+
+    def close(self) -> None:
+        if self.loaded is not None:
+            self.loaded.close()
+
+
 def generate(
     items: Sequence[T],
     *,
@@ -72,37 +90,44 @@ def generate(
     cache: str | Path,
     settings: dict,
     inputs: Iterable[str | Path | None],
-    load_backend: Callable[[], Any],
     chunk_size: int,
     desc: str,
+    load_backend: Callable[[], Any] | None = None,
+    backend: Any = None,
 ) -> Outputs[T]:
     """Answer every item `samples` times; `request(item)` builds its request (ids must be `key(item)`).
 
     `cache` is the stage's output path: the outputs live in `<dir>/.progress/<name>` next to it.
+    `backend`: one the caller holds; else `load_backend()` loads one on the first work, closed here
+    at the end (a vLLM engine's processes and memory go with it).
     """
     # the cache's row format is part of its fingerprint: rows of another format are never read as ours
     store = ResumableShard(cache, {**settings, "cache_format": CACHE_FORMAT},
                            key=lambda r: f"{r['request_id']}/{r['sample_index']}", inputs=inputs)
     todo = [item for item in items if not all(store.done(f"{key(item)}/{i}") for i in range(samples))]
-    start, calls, new, backend = time.perf_counter(), 0, 0, None
-    with tqdm(total=len(todo), desc=desc, unit="req", mininterval=10, disable=not todo) as bar:
-        for lo in range(0, len(todo), chunk_size):
-            batch = todo[lo : lo + chunk_size]
-            if backend is None:  # loaded only when there is work: a finished shard costs no model load
-                backend = load_backend()
-            t0 = time.perf_counter()
-            completions = backend.generate([request(item) for item in batch])
-            calls += 1
-            per_output = round((time.perf_counter() - t0) / max(len(completions), 1), 4)
-            wanted = {key(item) for item in batch}
-            made = [ModelOutput(**dataclasses.asdict(c), seconds=per_output) for c in completions]
-            unexpected = sorted({m.request_id for m in made} - wanted)
-            if unexpected:
-                raise RuntimeError(f"{desc}: the backend answered requests it was not sent: {unexpected[:5]}")
-            before = len(store.rows)
-            store.add(m.to_dict() for m in made if m.sample_index < samples)
-            new += len(store.rows) - before
-            bar.update(len(batch))
+    start, calls, new, loaded = time.perf_counter(), 0, 0, None
+    try:
+        with tqdm(total=len(todo), desc=desc, unit="req", mininterval=10, disable=not todo) as bar:
+            for lo in range(0, len(todo), chunk_size):
+                batch = todo[lo : lo + chunk_size]
+                if backend is None:  # loaded only when there is work: a finished shard costs no model load
+                    backend = loaded = load_backend()
+                t0 = time.perf_counter()
+                completions = backend.generate([request(item) for item in batch])
+                calls += 1
+                per_output = round((time.perf_counter() - t0) / max(len(completions), 1), 4)
+                wanted = {key(item) for item in batch}
+                made = [ModelOutput(**dataclasses.asdict(c), seconds=per_output) for c in completions]
+                unexpected = sorted({m.request_id for m in made} - wanted)
+                if unexpected:
+                    raise RuntimeError(f"{desc}: the backend answered requests it was not sent: {unexpected[:5]}")
+                before = len(store.rows)
+                store.add(m.to_dict() for m in made if m.sample_index < samples)
+                new += len(store.rows) - before
+                bar.update(len(batch))
+    finally:
+        if loaded is not None:
+            loaded.close()
     by_request: dict[str, list[ModelOutput]] = {}
     for row in sorted(store.close(), key=lambda r: (r["request_id"], r["sample_index"])):
         fields = {k: v for k, v in row.items() if k != "fingerprint"}

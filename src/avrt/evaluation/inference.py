@@ -98,7 +98,7 @@ def run_inference(records_path: str | Path, spec: ModelSpec, prompt_mode: str, p
         records, key=lambda r: r.id,
         request=lambda r: build_request(r, params, prompts[r.id], mask, supported, teacher, audio_text=audio_text),
         samples=1, cache=out, settings=settings, inputs=[records_path, spec.checkpoint, spec.adapter],
-        load_backend=lambda: backend or load_model(spec), chunk_size=chunk_size,
+        backend=backend, load_backend=lambda: load_model(spec), chunk_size=chunk_size,
         desc=f"eval {Path(records_path).stem}",
     )
     rows = [Prediction(id=r.id, output=o.text, model=spec.name, checkpoint=spec.checkpoint,

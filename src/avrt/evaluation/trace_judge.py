@@ -33,7 +33,7 @@ from urllib.parse import parse_qs
 
 from avrt.core.clip_media import load_clip
 from avrt.core.config import ConfigError, add_config_argument, load_config
-from avrt.core.generation import ModelOutput, generate
+from avrt.core.generation import LazyBackend, ModelOutput, generate
 from avrt.core.io import InputFileError
 from avrt.core.prompts import Prompt, load_prompt, render_judge_prompt, render_source_prompt
 from avrt.core.rows import (Avrt20kRow, HallucinationSource, JudgeVerdict, MergedTrace, TeacherTrace, read_rows,
@@ -165,12 +165,7 @@ def run_judge(spec: ModelSpec, *, traces_file: str | Path, samples: int, seed: i
     judge_prompt, source_prompt = load_prompt(JUDGE_PROMPT), load_prompt(SOURCE_PROMPT)
     rows = read_rows(traces_file, Avrt20kRow)
     chosen = sample_traces(rows, samples, seed, where=str(traces_file))
-    loaded = []
-
-    def load_backend():  # one model for both passes, loaded only when a pass has work
-        if not loaded:
-            loaded.append(backend or load_model(spec))
-        return loaded[0]
+    shared = backend or LazyBackend(lambda: load_model(spec))  # one model for both passes
 
     def verdict_request(row: Avrt20kRow):
         text = render_judge_prompt(judge_prompt, question=row.question, choices=row.choices, gold_letter=row.answer,
@@ -182,7 +177,7 @@ def run_judge(spec: ModelSpec, *, traces_file: str | Path, samples: int, seed: i
         chosen, key=lambda r: r.sample_id, request=verdict_request, samples=1, cache=out_verdicts,
         settings={"model": asdict(spec), "prompt": judge_prompt.sha256},
         inputs=[traces_file, spec.checkpoint, spec.adapter],
-        load_backend=load_backend, chunk_size=chunk_size, desc="judge traces",
+        backend=shared, chunk_size=chunk_size, desc="judge traces",
     )
     verdicts = [verdict_row(r, o, spec, judge_prompt) for r in chosen for o in outputs.of(r.sample_id)]
     write_rows(out_verdicts, verdicts)
@@ -216,11 +211,13 @@ def run_judge(spec: ModelSpec, *, traces_file: str | Path, samples: int, seed: i
             settings={"model": asdict(spec), "prompt": source_prompt.sha256, "verdict_prompt": judge_prompt.sha256,
                       "teacher_text": teacher_text_of},
             inputs=[traces_file, *merged, *teacher_traces, spec.checkpoint, spec.adapter],
-            load_backend=load_backend, chunk_size=chunk_size, desc="judge sources",
+            backend=shared, chunk_size=chunk_size, desc="judge sources",
         )
         sources = [source_row(i, o, spec, source_prompt) for i in items for o in source_outputs.of(i.merged.sample_id)]
         stats.update(sources=source_outputs.stats, source_status=dict(Counter(s.status for s in sources)),
                      source=dict(Counter(s.source for s in sources if s.ok)))
+    if backend is None:
+        shared.close()
     write_rows(out_sources, sources or [])
     table = build_judge_table(verdicts, sources, label=label, judge=f"{spec.name} ({spec.checkpoint})",
                               available=len(rows), seed=seed)

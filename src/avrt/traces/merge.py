@@ -79,7 +79,7 @@ def run_merge(prompt_id: str, spec: ModelSpec, teacher_traces: dict[str, str | P
         ids, key=str, request=request, samples=1, cache=out,
         settings={"model": asdict(spec), "prompt": prompt.sha256, "which": which},
         inputs=[*teacher_traces.values(), spec.checkpoint, spec.adapter],
-        load_backend=lambda: backend or load_model(spec), chunk_size=chunk_size, desc="merge",
+        backend=backend, load_backend=lambda: load_model(spec), chunk_size=chunk_size, desc="merge",
     )
     rows = [merged_row({m: traces[m][i] for m in MERGED_MODALITIES}, o, spec, prompt) for i in ids for o in outputs.of(i)]
     write_rows(out, rows)

@@ -99,7 +99,7 @@ def run_agfv(prompt_id: str, spec: ModelSpec, consensus_rows: str | Path, out: s
         sorted(rows), key=str, request=request, samples=1, cache=out,
         settings={"model": asdict(spec), "prompt": prompt.sha256},
         inputs=[consensus_rows, spec.checkpoint, spec.adapter],
-        load_backend=lambda: backend or load_model(spec), chunk_size=chunk_size, desc="agfv",
+        backend=backend, load_backend=lambda: load_model(spec), chunk_size=chunk_size, desc="agfv",
     )
     checked = []
     for key in sorted(rows):

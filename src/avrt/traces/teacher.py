@@ -72,7 +72,7 @@ def run_teacher(teacher: dict, spec: ModelSpec, splits: list[str], shard: str | 
         questions, key=lambda qa: qa.sample_id, request=request, samples=spec.sampling.n, cache=out,
         settings={"model": asdict(spec), "prompt": prompt.sha256, "teacher": teacher},
         inputs=[shard, media_index, spec.checkpoint, spec.adapter],
-        load_backend=lambda: backend or load_model(spec), chunk_size=chunk_size, desc=f"teacher {teacher['name']}",
+        backend=backend, load_backend=lambda: load_model(spec), chunk_size=chunk_size, desc=f"teacher {teacher['name']}",
     )
     rows = [trace_row(qa, clips[qa.video_name], o, teacher, spec, prompt)
             for qa in sorted(questions, key=lambda q: q.sample_id) for o in outputs.of(qa.sample_id)]
