@@ -9,6 +9,7 @@ release's val split (AVQA's official schema); answers from the tiny models throu
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ from avrt.checkpoint_selection import (
     best_of,
     candidate_spec,
     candidates,
-    publish_best,
+    write_in_final_form,
     run_record,
     select_checkpoint,
 )
@@ -175,6 +176,23 @@ def test_every_checkpoint_is_scored_on_the_val_records_and_the_argmax_is_publish
     assert again == table
 
 
+@pytest.mark.integration
+def test_on_vllm_a_lora_checkpoint_is_scored_from_its_merge_which_is_then_removed(lora_run, tmp_path):
+    """vLLM applies no LoRA to Qwen2-Audio ("does not support LoRA yet"): a LoRA candidate is merged
+    as final/ is, answers from that merge on a real vLLM engine, and the merge is removed."""
+    config, final, records = lora_run
+    run_dir = tmp_path / "sft"
+    shutil.copytree(final.parent, run_dir, ignore=shutil.ignore_patterns("selection", "best"))
+    student = {**config["models"]["student"], "backend": "vllm", "enforce_eager": True, "engine_in_process": True,
+               "skip_mm_profiling": True, "gpu_memory_utilization": 0.1, "max_model_len": 4096, "max_num_seqs": 4}
+    on_vllm = validate_config({**config, "models": {"student": student}})
+    table = select_checkpoint(on_vllm, "sft", records, run_dir / "final", tmp_path / "best")
+    n_records = len(read_records(records))
+    assert [(r["name"], r["n"]) for r in table["checkpoints"]] == [("checkpoint-2", n_records), ("final", n_records)]
+    assert not (run_dir / "selection" / "merged").exists()
+    assert (tmp_path / "best" / "selection.json").is_file()
+
+
 def merged_state(config: dict, checkpoint: Path, final: Path, out: Path) -> dict[str, torch.Tensor]:
     from avrt.models.adapters import get_adapter
     from avrt.models.hf_backend import load_hf_model
@@ -195,7 +213,7 @@ def test_a_lora_checkpoint_is_published_merged_and_loads_through_the_model_layer
     spec = candidate_spec(candidate, model_spec(config, "student"), final, run_record(final.parent))
     assert (spec.checkpoint, spec.adapter, spec.processor) == (str(config["models"]["student"]["checkpoint"]),
                                                               str(checkpoint), str(final))
-    publish_best(candidate, spec, final, tmp_path / "best", "sft_summary.json", {"name": "checkpoint-2"})
+    write_in_final_form(candidate, spec, final, tmp_path / "best", "sft_summary.json", {"name": "checkpoint-2"})
     published, base = model_state(tmp_path / "best"), model_state(Path(config["models"]["student"]["checkpoint"]))
     assert published.keys() == model_state(final).keys()
     assert any(not torch.equal(published[k], base[k]) for k in published)  # the adapters are in
@@ -216,7 +234,7 @@ def test_a_full_checkpoint_is_scored_with_finals_processor_and_published_as_it_w
     candidate = Candidate("checkpoint-1", 1, checkpoint)
     spec = candidate_spec(candidate, model_spec(config, "student"), final, run_record(run_dir))
     assert (spec.checkpoint, spec.processor, spec.adapter) == (str(checkpoint), str(final), None)
-    publish_best(candidate, spec, final, tmp_path / "from_checkpoint", "sft_summary.json", {"name": "checkpoint-1"})
+    write_in_final_form(candidate, spec, final, tmp_path / "from_checkpoint", "sft_summary.json", {"name": "checkpoint-1"})
     out = tmp_path / "from_checkpoint"
     # the trainer's thinker weights, published in the whole model's layout that vLLM loads; the
     # checkpoint they were linked from keeps its own

@@ -29,6 +29,7 @@ stages, with the other entry points.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -170,24 +171,43 @@ def merge_lora(candidate: Candidate, spec: ModelSpec, into: Path) -> None:
     save_checkpoint(merged_for_saving(PeftModel.from_pretrained(base, str(candidate.path))), into)
 
 
-def publish_best(winner: Candidate, spec: ModelSpec, final: Path, out: Path, summary: str, selection: dict) -> None:
-    """Write `out` in final/'s form from the winning candidate, whole or not at all."""
+def write_in_final_form(candidate: Candidate, spec: ModelSpec, final: Path, out: Path, summary: str,
+                        selection: dict | None = None) -> None:
+    """Write `out` in final/'s form (merged weights, final/'s processor) from a candidate, whole or
+    not at all."""
     from avrt.training.checkpoints import move_into_place, staging_dir
 
     staging = staging_dir(out)
     staging.mkdir(parents=True)
-    if winner.is_lora:
-        merge_lora(winner, spec, staging)
+    if candidate.is_lora:
+        merge_lora(candidate, spec, staging)
     else:
-        for path in winner.path.iterdir():
+        for path in candidate.path.iterdir():
             if path.is_file() and MODEL_FILES.match(path.name):
                 _link_or_copy(path, staging / path.name)
     for path in final.iterdir():  # the processor files, from the checkpoint evaluation and GRPO load
         if path.is_file() and not MODEL_FILES.match(path.name) and path.name != summary:
             _link_or_copy(path, staging / path.name)
     to_hub_layout(staging)  # a full checkpoint's files are linked as the trainer wrote them
-    write_json(staging / SELECTION, selection)
+    if selection is not None:
+        write_json(staging / SELECTION, selection)
     move_into_place(staging, out)
+
+
+def score_lora_on_vllm(candidate: Candidate, spec: ModelSpec, final: Path, summary: str, records: Path,
+                      benchmark: str, cache_dir: Path, config: dict) -> CheckpointScore:
+    """Score a LoRA candidate on vLLM, which cannot apply a LoRA to every family (Qwen2-Audio: "does
+    not support LoRA yet"): from the candidate merged as final/ is, in the selection's cache, removed
+    once scored (a 7B model per candidate)."""
+    merged = cache_dir / "merged" / candidate.name
+    if not merged.is_dir():  # a run stopped after merging finds it done
+        write_in_final_form(candidate, spec, final, merged, summary)
+    merged_spec = replace(spec, checkpoint=str(merged), revision=None, adapter=None, processor=None)
+    result = score_candidate(candidate, merged_spec, records, benchmark, cache_dir, config)
+    shutil.rmtree(merged)
+    with contextlib.suppress(OSError):  # the last one takes the folder with it
+        merged.parent.rmdir()
+    return result
 
 
 def markdown_table(stage: str, benchmark: str, scores: list[CheckpointScore], best: CheckpointScore) -> str:
@@ -216,14 +236,16 @@ def select_checkpoint(config: dict, stage: str, records: str | Path, final: str 
     from avrt.evaluation.records import read_records
 
     benchmark = next(iter(read_records(records))).benchmark
-    scores = [score_candidate(c, specs[c.name], records, benchmark, cache_dir, config, backend) for c in found]
+    scores = [score_lora_on_vllm(c, specs[c.name], final, summary, records, benchmark, cache_dir, config)
+              if c.is_lora and student.backend == "vllm" and backend is None
+              else score_candidate(c, specs[c.name], records, benchmark, cache_dir, config, backend) for c in found]
     best = best_of(scores)
     table = {"stage": stage, "benchmark": benchmark, "records": str(records), "metric": "strict accuracy",
              "tie_rule": "later step", "checkpoints": [s.to_dict() for s in scores], "best": best.to_dict()}
     winner = next(c for c in found if c.name == best.name)
-    publish_best(winner, specs[winner.name], final, out,
-                 summary, {"stage": stage, "benchmark": benchmark, "records": str(records), **best.to_dict(),
-                           "source": str(winner.path)})
+    write_in_final_form(winner, specs[winner.name], final, out, summary,
+                        {"stage": stage, "benchmark": benchmark, "records": str(records), **best.to_dict(),
+                         "source": str(winner.path)})
     log.info("%s: best checkpoint %s (step %d, accuracy %.4f) published to %s", stage, best.name, best.step,
              best.accuracy, out)
     return table
