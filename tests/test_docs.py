@@ -138,7 +138,7 @@ def test_the_two_demos_run_every_rule_but_those_the_readme_names(demo_rules):
     assert set(lists["demo-sightsound"]) == demo_rules["demo-sightsound"], \
         "README's list for `make demo-sightsound` is not its DAG"
     neither = set(lists["neither"])
-    assert neither == {"gpu_smoke", "merge_adapter"}  # merge_adapter: vLLM models with an adapter only
+    assert neither == {"gpu_smoke"}  # it needs GPUs
     assert demo_rules["demo"] | demo_rules["demo-sightsound"] | neither == demo_rules["all"]
     assert not neither & (demo_rules["demo"] | demo_rules["demo-sightsound"])
 
