@@ -95,8 +95,10 @@ def workflow_dir(tmp_path) -> Path:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> Path:
     """The whole demo, run once as the README says (`--profile profiles/local`): the workflow copy
-    it ran in. Tests read its outputs and dry-run against it; none of them changes it."""
+    it ran in. Tests read its outputs and dry-run against it; none of them changes it.
+    One thread per job, as the test's Slurm cluster gives each job one CPU: training's floating-point
+    sums depend on the thread count, and the Slurm run must write the same files byte for byte."""
     workdir = copy_workflow(tmp_path_factory.mktemp("demo"))
-    run_snakemake(workdir, "--cores", "2", "--profile", "profiles/local", timeout=1800)
+    run_snakemake(workdir, "--cores", "2", "--profile", "profiles/local", "--max-threads", "1", timeout=1800)
     return workdir
 

@@ -156,7 +156,7 @@ def test_the_demo_reports_what_each_stage_cost(demo_run, tmp_path):
     assert {job["rule"] for job in jobs} == {
         "synthesize_avqa", "ingest_avqa", "prepare_media", "build_tiny_models", "teacher", "merge_traces",
         "filter_traces", "export_avrt20k", "trace_stats", "sft", "grpo", "synthesize_benchmarks", "evaluate",
-        "evaluate_teacher"}
+        "evaluate_teacher", "merge_adapter"}
     assert len(jobs) == len(list((run / "logs/benchmarks").rglob("*.jsonl")))  # one record per job
     assert all(job["wall_s"] > 0 and job["slurm_job_id"] is None for job in jobs)  # a local run: no Slurm
     gpus = {job["rule"]: job["gpus"] for job in jobs}
