@@ -8,7 +8,9 @@ vLLM 0.32 counts the markers as text, one position each, so every token after th
 one position later than in transformers, and after the second pair two (vLLM fixed this once, in
 PR 16878; its later rewrite that computes positions from the media offsets brought it back). The
 demo's trained student answered differently on the two backends because of it, with the same
-prompt tokens; with the shift undone they agree (tests/test_vllm_engine.py).
+prompt tokens. With the shift undone its reasoning text agrees; a smaller difference remains with
+audio in video (runner-up log-probabilities up to ~0.15 nats, README "vLLM, checked against
+transformers"). tests/test_vllm_engine.py checks that vLLM serves the Omni checkpoints with this class.
 """
 
 from __future__ import annotations
