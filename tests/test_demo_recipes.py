@@ -77,7 +77,7 @@ def test_the_audio_chains_recipe_filters_the_audio_teacher_s_own_traces(demo_rec
     workdir, _ = demo_recipes
     counts = dict(line.split("\t") for line in
                   (workdir / "results/demo-audio-chains/avrt20k/filter_counts.tsv").read_text().splitlines()[1:])
-    assert counts["source"] == "audio" and int(counts["traces"]) == 26  # every train question of the demo
+    assert counts["source"] == "audio" and int(counts["traces"]) == 39  # every train question of the demo
     assert "merged" not in counts
 
 

@@ -83,8 +83,8 @@ def test_counts_table_and_difficulty_file(tmp_path, caplog):
         "merged": 21, "format_ok": 20, "kept": 15, "train": 15 - len(val_ids), "val": len(val_ids),
         "merger_correct": 15}  # the malformed trace has no answer
     assert {k: v for k, v in counts.items() if k.startswith(("teacher/", "difficulty/"))} == {
-        "teacher/audio/answer_parsed": 21, "teacher/audio/correct": 12,
-        "teacher/visual/answer_parsed": 21, "teacher/visual/correct": 17,
+        "teacher/audio/answer_parsed": 21, "teacher/audio/correct": 12, "teacher/audio/correct_by_chance": 5.25,
+        "teacher/visual/answer_parsed": 21, "teacher/visual/correct": 17, "teacher/visual/correct_by_chance": 5.25,
         "difficulty/easy": 12, "difficulty/medium": 5, "difficulty/hard": 4}
     assert {r.sample_id for r in read_avrt20k(out["val"])} == val_ids
     assert [r.sample_id for r in read_avrt20k(out["train"])] == [i for i in MERGER_CORRECT if i not in val_ids]

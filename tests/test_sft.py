@@ -204,7 +204,7 @@ def test_training_lowers_the_loss_and_leaves_frozen_encoders_bit_identical(shard
     losses = [p["loss"] for p in summary["loss_curve"]]
     assert summary["global_steps"] == 12 and len(losses) == 12
     assert sum(losses[-3:]) / 3 < sum(losses[:3]) / 3 - 0.1
-    assert summary["eval_loss"] is not None and summary["examples"] == {"train": 8, "val": 4}
+    assert summary["eval_loss"] is not None and summary["examples"] == {"train": 12, "val": 6}
 
     before, after = thinker_state(base), thinker_state(final)
     assert before.keys() == after.keys()

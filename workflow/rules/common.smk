@@ -14,6 +14,7 @@ from avrt.core.config import (
     write_run_config,
 )
 from avrt.data.shard import shard_ids
+from avrt.demo.warm_up import roles as warm_up_roles
 from avrt.models.merged_checkpoint import merged_name, needs_merge
 from avrt.models.spec import EVALUATION_SAMPLING, THROUGHPUT_KEYS, ModelSpec
 from avrt.shared_stages import shared_stages
@@ -220,6 +221,26 @@ def zoo_families(cfg, folder):
 
 TINY_MODELS = zoo_dir()  # checkpoints here are built offline by `build_tiny_models`
 ZOO_RUN = os.path.dirname(TINY_MODELS)
+# The demo's warm-up (`demo_warm_up`, src/avrt/demo/warm_up.py): the zoo job trains these models
+# for their task before it puts them in place. It reads their roles (a teacher's prompt and modality,
+# or the merger's prompt), their specs, the media cut, the synthetic clips' settings and `sft`.
+WARM_UP = config.get("demo_warm_up")
+WARM_UP_SPEC_KEYS = ("family", "checkpoint", "revision", "trust_remote_code", "dtype", "prompt_suffix")
+if WARM_UP:
+    try:
+        warm_up_roles(config)  # a model that is no teacher's or the merger's stops the run here
+    except ConfigError as err:
+        raise WorkflowError(str(err)) from None
+WARM_UP_ARGS = ["--warm-up-config", f"{ZOO_RUN}/config.yaml"] if WARM_UP else []
+WARM_UP_READS = (
+    {key: config[key] for key in ("demo_warm_up", "teachers", "merger", "media", "sft")}
+    | {
+        "synthetic": config["data"]["synthetic"],
+        "models": {m: {k: config["models"][m].get(k) for k in WARM_UP_SPEC_KEYS} for m in sorted(WARM_UP["models"])},
+    }
+    if WARM_UP
+    else {}
+)
 
 
 def is_tiny(checkpoint):

@@ -17,8 +17,11 @@ if tiny_families():
         params:
             families=tiny_families(),
             out=lambda w, output: os.path.dirname(output.zoo),
+            # the demo's warm-up (demo_warm_up) reads the run config: its models' roles, the media cut
+            warm_up=WARM_UP_ARGS,
+            warm_up_reads=reads(WARM_UP_READS),
         shell:
-            "avrt zoo --out {params.out:q} --families {params.families:q} > {log:q} 2>&1"
+            "avrt zoo --out {params.out:q} --families {params.families:q} {params.warm_up:q} > {log:q} 2>&1"
 
 
 rule teacher:

@@ -240,7 +240,7 @@ class _Builder:
         self.think_adapter(model, out, out / THINK_SUBFOLDER)
         return {"parameters": parameters, "adapter": str(out), "adapter_subfolder": THINK_SUBFOLDER}
 
-    def think_adapter(self, model, checkpoint: Path, out: Path) -> None:
+    def think_adapter(self, model, checkpoint: Path, out: Path, identity: bool = False) -> None:
         """Audio Flamingo 3's think adapter in miniature (src/avrt/models/peft_adapter.py has the
         real one's facts): `non_lora_trainables.bin` and a PEFT LoRA, both named in the checkpoint's
         layout (`language_model.model.*`), not the module tree transformers builds from it.
@@ -251,6 +251,10 @@ class _Builder:
         wrapping the model (a bos token for Qwen2's tokenizer) leaves those two trainable. The LoRA
         targets every linear layer of the LLM's decoder by full name, as its `find_all_linear_names`
         lists them. Weights are random, not zero: each part visibly changes the model.
+
+        `identity`: the adapter of a warmed-up model (`avrt.demo.warm_up`), which must not undo its
+        training: the non-LoRA part holds the model's own weights and the LoRA is zero, so the
+        merged model is the model.
         """
         import torch
         from peft import LoraConfig, get_peft_model
@@ -272,12 +276,13 @@ class _Builder:
         non_lora = {}
         for name in ("model.language_model.embed_tokens.weight", "lm_head.weight"):
             weight = own[name]
-            non_lora[as_saved[name]] = weight + model.config.text_config.initializer_range * torch.randn_like(weight)
+            noise = 0 if identity else model.config.text_config.initializer_range * torch.randn_like(weight)
+            non_lora[as_saved[name]] = weight + noise
         torch.save(non_lora, out / NON_LORA_FILE)
 
         targets = sorted(name for name, module in model.named_modules()
                          if isinstance(module, torch.nn.Linear) and name.startswith("model.language_model."))
-        get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=targets, init_lora_weights=False)) \
+        get_peft_model(model, LoraConfig(r=8, lora_alpha=16, target_modules=targets, init_lora_weights=identity)) \
             .save_pretrained(out)
         config_file, weights_file = out / "adapter_config.json", out / "adapter_model.safetensors"
         config = json.loads(config_file.read_text())
@@ -315,24 +320,60 @@ def _quiet_transformers():
         hf_logging.enable_progress_bar()
 
 
-def build_zoo(out_dir: str | Path, families=FAMILIES, seed: int = 0) -> dict:
-    """Build the tiny models of `families` under `out_dir`; returns (and writes) the manifest."""
+def build_zoo(out_dir: str | Path, families=FAMILIES, seed: int = 0, warm_up_config: dict | None = None) -> dict:
+    """Build the tiny models of `families` under `out_dir`; returns (and writes) the manifest.
+
+    `warm_up_config`: a run config whose `demo_warm_up` names models to train for their task
+    before they are put in place (`avrt.demo.warm_up`); each must load its checkpoint from here.
+    """
     unknown = sorted(set(families) - set(FAMILIES))
     if unknown:
         raise ValueError(f"no tiny model for families {unknown} (available: {', '.join(FAMILIES)})")
+    warm = _warm_up_roles(Path(out_dir), families, warm_up_config) if warm_up_config else {}
     with _quiet_transformers():
-        return _build(Path(out_dir), families, seed)
+        return _build(Path(out_dir), families, seed, warm, warm_up_config)
 
 
-def _build(out_dir: Path, families, seed: int) -> dict:
+def _warm_up_roles(out_dir: Path, families, config: dict) -> dict:
+    """family -> the warm-up role of the model that loads it from `out_dir`."""
+    from avrt.demo.warm_up import roles
+    from avrt.models.spec import model_spec
+
+    warm = {}
+    for role in roles(config):
+        checkpoint = Path(model_spec(config, role.model).checkpoint)
+        if checkpoint.parent != out_dir or checkpoint.name not in families:
+            raise ValueError(f"config key 'demo_warm_up.models': models.{role.model} loads {checkpoint}, "
+                             f"which this zoo ({out_dir}, families {list(families)}) does not build")
+        if checkpoint.name in warm:
+            raise ValueError(f"config key 'demo_warm_up.models': models.{warm[checkpoint.name].model} and "
+                             f"models.{role.model} both load {checkpoint}; one checkpoint is warmed up for one task")
+        warm[checkpoint.name] = role
+    return warm
+
+
+def _build(out_dir: Path, families, seed: int, warm: dict, warm_up_config: dict | None) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     manifest = {"seed": seed, "families": {}}
     with tempfile.TemporaryDirectory(dir=out_dir, prefix=".build-") as tmp:
         tmp = Path(tmp)
         builder = _Builder(train_tokenizer(tmp / "tokenizer.json"), seed)
+        release = None
         for family in families:
             staging = tmp / family
             info = getattr(builder, family)(staging)
+            if family in warm:
+                from avrt.demo import warm_up
+
+                if release is None:  # one warm-up release for every model
+                    release = warm_up.warm_up_release(warm_up_config, tmp / "warm-up")
+                trained = tmp / f"{family}-warm"
+                spec = warm_up.warm_up_spec(warm_up_config, warm[family], staging)
+                info["warm_up"] = warm_up.train(warm[family], spec, *release, warm_up_config, trained)
+                if "adapter" in info:
+                    builder.think_adapter(_load(family, trained), trained, trained / THINK_SUBFOLDER, identity=True)
+                shutil.rmtree(staging)
+                trained.rename(staging)
             final = out_dir / family
             if final.exists():
                 shutil.rmtree(final)
@@ -346,13 +387,26 @@ def _build(out_dir: Path, families, seed: int) -> dict:
     return manifest
 
 
+def _load(family: str, checkpoint: Path):
+    import transformers
+
+    from avrt.models.adapters import get_adapter
+
+    return getattr(transformers, get_adapter(family).hf_model_class).from_pretrained(checkpoint)
+
+
 def add_arguments(parser) -> None:
     parser.add_argument("--out", required=True, help="directory to write DIR/<family>/ and DIR/zoo.json into")
     parser.add_argument("--families", nargs="+", default=list(FAMILIES), choices=FAMILIES, metavar="FAMILY",
                         help=f"families to build (default: all of {', '.join(FAMILIES)})")
     parser.add_argument("--seed", type=int, default=0, help="weight initialisation seed")
+    parser.add_argument("--warm-up-config", nargs="+", type=Path, metavar="YAML",
+                        help="a run config whose `demo_warm_up` names models to train for their task first (the demo)")
 
 
 def run(args) -> int:
-    build_zoo(args.out, args.families, args.seed)
+    from avrt.core.config import load_config
+
+    config = load_config(*args.warm_up_config) if args.warm_up_config else None
+    build_zoo(args.out, args.families, args.seed, config if config and config["demo_warm_up"] else None)
     return 0

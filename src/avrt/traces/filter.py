@@ -142,23 +142,24 @@ def candidates_of(paths: list[str | Path], source: str) -> tuple[list[Candidate]
     if source == MERGED:
         rows = [r for p in paths for r in read_rows(p, MergedTrace)]
         counts["merged"] = len(rows)
-        refs = [ref for r in rows for ref in r.teachers.items()]
-        counts.update(_teacher_counts(refs))
+        counts.update(_teacher_counts([(*ref, len(r.choices)) for r in rows for ref in r.teachers.items()]))
         return [merged_candidate(r) for r in rows], counts
     traces = [r for p in paths for r in read_rows(p, TeacherTrace)]
     candidates = teacher_candidates(traces, source)
     counts["traces"] = len(candidates)
-    counts.update(_teacher_counts([(t.teacher, t) for t in traces if t.sample_index == 0]))
+    counts.update(_teacher_counts([(t.teacher, t, len(t.choices)) for t in traces if t.sample_index == 0]))
     return candidates, counts
 
 
-def _teacher_counts(answers: list[tuple[str, TeacherRef | TeacherTrace]]) -> Counter:
-    """Per teacher: answers an option was read from, and correct answers (zeros kept in the table)."""
+def _teacher_counts(answers: list[tuple[str, TeacherRef | TeacherTrace, int]]) -> Counter:
+    """Per teacher: answers an option was read from, correct answers (zeros kept in the table), and
+    the correct answers a uniform guess among each question's options would expect, to compare with."""
     counts = Counter()
-    for name, answer in answers:
+    for name, answer, n_options in answers:
         counts[f"teacher/{name}/answer_parsed"] += answer.answer_letter is not None
         counts[f"teacher/{name}/correct"] += answer.correct
-    return counts
+        counts[f"teacher/{name}/correct_by_chance"] += 1 / n_options if n_options else 0.0
+    return Counter({key: round(n, 2) if isinstance(n, float) else n for key, n in counts.items()})
 
 
 def filter_traces(paths: list[str | Path], mode: str, match_count: bool, drop_answer_mismatch: bool,

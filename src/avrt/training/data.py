@@ -33,6 +33,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -193,9 +194,16 @@ class StudentInputs:
     """Renders examples for the student through its family adapter and processor."""
 
     def __init__(self, spec: ModelSpec, adapter: FamilyAdapter, processor, media: MediaLookup,
-                 prompt_id: str = STUDENT_PROMPT):
+                 prompt_id: str = STUDENT_PROMPT, *, render: Callable[[TrainingExample], str] | None = None,
+                 modalities: tuple[str, ...] | None = None):
+        """`render` writes an example's user text (default: the student prompt `prompt_id` filled
+        in); `modalities` the media the model sees (default: every modality of the clip the family
+        takes; empty: a text-only prompt, no clip read)."""
         self.spec, self.adapter, self.processor, self.media = spec, adapter, processor, media
         self.prompt = load_prompt(prompt_id)
+        self.render = render or (lambda ex: render_student_prompt(self.prompt, question=ex.question,
+                                                                  choices=list(ex.choices)))
+        self.modalities = modalities
         self.tokenizer = getattr(processor, "tokenizer", processor)
         self.chat_template = getattr(processor, "chat_template", None) or self.tokenizer.chat_template
         end = adapter.end_of_turn or self.tokenizer.eos_token
@@ -205,10 +213,12 @@ class StudentInputs:
 
     def request(self, example: TrainingExample) -> GenerationRequest:
         """The request evaluation would send for this example (same prompt, media and modalities)."""
+        text = self.render(example)
+        if self.modalities == ():
+            return GenerationRequest(request_id=example.sample_id, prompt=text)
         clip = load_clip(example.clip) if example.clip is not None else self.media.load(example.video_name)
-        text = render_student_prompt(self.prompt, question=example.question, choices=list(example.choices))
-        return GenerationRequest(request_id=example.sample_id, prompt=text, media=clip,
-                                 modalities=visible_modalities(clip, self.adapter.modalities))
+        modalities = self.modalities or visible_modalities(clip, self.adapter.modalities)
+        return GenerationRequest(request_id=example.sample_id, prompt=text, media=clip, modalities=modalities)
 
     def encode_prompt(self, example: TrainingExample) -> tuple[dict, dict]:
         """Processor outputs of the prompt (a batch of one) and the forward kwargs it needs."""
