@@ -9,9 +9,10 @@ each model the config's `demo_warm_up.models` names before it puts that model in
    none of the demo's questions), checked by the data stage's ingest and cut by its media code with
    the run's `media` settings, exactly as the demo's clips are;
 2. towards targets a template writes from each question's ground truth, in the format the model's
-   prompt asks for: a teacher answers "Visual/Audio Description: ... Reasoning: ... Answer: (X) ..."
+   prompt asks for: a teacher answers "Visual/Audio Description: ... Reasoning: ... Answer: <option>"
    with what its modality shows, on the questions its modality answers (`TEACHER_QUESTIONS`); the
-   merger writes `<think>...</think><answer>X</answer>` from two such teacher texts;
+   merger writes `<think>...</think><answer>X</answer>` from two such teacher texts (the demo's
+   options come in a fixed order, so a letter follows from what the clip shows);
 3. with the project's SFT pieces (`StudentInputs` with the model's own prompt and modality,
    `SFTDataset`, `SFTCollator`, `ResumableTrainer`) for the steps `demo_warm_up.models` gives it.
 

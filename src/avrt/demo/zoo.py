@@ -5,6 +5,8 @@
 extractor) and the family's chat template, plus `DIR/zoo.json` listing what was built. Specs
 point `checkpoint` at these directories and the pipeline loads them through the same code as
 hub checkpoints. Weights are seeded, so a build is reproducible; all of it takes seconds on a CPU.
+With `--warm-up-config` it first trains the models a run config's `demo_warm_up` names for their
+task (`avrt.demo.warm_up`; minutes).
 
 The tokenizer is a byte-level BPE trained here on a few sentences, carrying the special tokens
 of every family, so the processors expand media placeholders exactly as the real ones do.
