@@ -29,7 +29,7 @@ def demo_config(tmp_path: Path, zoo: Path, models: dict) -> dict:
     overlay["models"]["audio_teacher"]["adapter"] = str(zoo / "audio_flamingo3")
     (tmp_path / "overlay.yaml").write_text(yaml.safe_dump(overlay))
     config = load_config(REPO / "config/config.yaml", REPO / "config/demo.yaml", tmp_path / "overlay.yaml")
-    config["demo_warm_up"]["models"] = models  # in place of the demo's (an overlay's mapping adds to it)
+    config["demo_warm_up"].update(models=list(models), steps=models)
     return config
 
 
@@ -55,6 +55,32 @@ def test_every_target_reads_back_as_its_question_s_ground_truth(prepared_shard, 
     # the merger is prompted with both teachers' texts, as the merge stage prompts it
     prompt = warm_up.prompt_renderer(by_model["merger"], rows)(merged[0])
     assert "Audio Analysis: Audio Description:" in prompt and "Visual Analysis: Visual Description:" in prompt
+
+
+def test_sightsound_targets_read_back_as_the_teacher_stage_and_the_checker_read_them(prepared_shard, tmp_path):
+    """The SightSound-R1 teacher's trace holds the strict format and the gold letter; the checker
+    learns "yes" for it and "no" for the same trace claiming another object's sound."""
+    from avrt.core.answers import is_strict_format
+    from avrt.core.parsing import parse_fact_check_verdict
+
+    shard, media = prepared_shard
+    rows = read_rows(shard, ManifestRow)
+    config = demo_config(tmp_path, tmp_path, {})
+    config = {**config, "teachers": [{"name": "sightsound", "model": "vl_teacher", "prompt": "sightsound_teacher",
+                                      "modality": "silent_video"}],
+              "sightsound": {**config["sightsound"], "enabled": True, "checker": "checker"},
+              "demo_warm_up": {**config["demo_warm_up"], "models": ["vl_teacher", "checker"]}}
+    teacher, checker = warm_up.roles(config)
+    assert (teacher.kind, checker.kind, checker.modalities) == ("silent_video", "checker", ("audio",))
+    traces = warm_up.examples_for(teacher, rows, media)
+    assert traces and all(is_strict_format(ex.completion) for ex in traces)
+    assert all(parse_teacher_answer(ex.completion, ex.choices).letter == ex.gold_letter for ex in traces)
+    checks = warm_up.examples_for(checker, rows, media)
+    assert [ex.completion for ex in checks] == ["yes", "no"] * len(traces)
+    assert all(parse_fact_check_verdict(ex.completion).accepted == (ex.completion == "yes") for ex in checks)
+    render = warm_up.prompt_renderer(checker, rows)
+    held, claimed = render(checks[0]), render(checks[1])
+    assert traces[0].completion in held and traces[0].completion not in claimed
 
 
 def test_only_a_teacher_s_or_the_merger_s_model_can_be_warmed_up(tmp_path):

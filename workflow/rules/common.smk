@@ -1,4 +1,5 @@
 # Validation, paths and shard lists shared by every stage.
+import dataclasses
 import os
 import re
 import shlex
@@ -222,21 +223,25 @@ def zoo_families(cfg, folder):
 TINY_MODELS = zoo_dir()  # checkpoints here are built offline by `build_tiny_models`
 ZOO_RUN = os.path.dirname(TINY_MODELS)
 # The demo's warm-up (`demo_warm_up`, src/avrt/demo/warm_up.py): the zoo job trains these models
-# for their task before it puts them in place. It reads their roles (a teacher's prompt and modality,
-# or the merger's prompt), their specs, the media cut, the synthetic clips' settings and `sft`.
-WARM_UP = config.get("demo_warm_up")
+# for their task before it puts them in place. It reads their roles (the prompt and what the model
+# sees), their specs, the media cut and the synthetic clips' settings.
+# The config of the run that builds the zoo: this run's, or the upstream run's whose zoo it loads.
+ZOO_CONFIG = config if ZOO_RUN == RUN else upstream_config(SHARING.upstream)
+WARM_UP = ZOO_CONFIG.get("demo_warm_up")
 WARM_UP_SPEC_KEYS = ("family", "checkpoint", "revision", "trust_remote_code", "dtype", "prompt_suffix")
 if WARM_UP:
     try:
-        warm_up_roles(config)  # a model that is no teacher's or the merger's stops the run here
+        warm_up_roles(ZOO_CONFIG)  # a model that is no teacher's, merger's or checker's stops the run here
     except ConfigError as err:
         raise WorkflowError(str(err)) from None
 WARM_UP_ARGS = ["--warm-up-config", f"{ZOO_RUN}/config.yaml"] if WARM_UP else []
 WARM_UP_READS = (
-    {key: config[key] for key in ("demo_warm_up", "teachers", "merger", "media", "sft")}
-    | {
-        "synthetic": config["data"]["synthetic"],
-        "models": {m: {k: config["models"][m].get(k) for k in WARM_UP_SPEC_KEYS} for m in sorted(WARM_UP["models"])},
+    {
+        "demo_warm_up": WARM_UP,
+        "roles": [dataclasses.asdict(role) for role in warm_up_roles(ZOO_CONFIG)],
+        "media": ZOO_CONFIG["media"],
+        "synthetic": ZOO_CONFIG["data"]["synthetic"],
+        "models": {m: {k: ZOO_CONFIG["models"][m].get(k) for k in WARM_UP_SPEC_KEYS} for m in WARM_UP["models"]},
     }
     if WARM_UP
     else {}

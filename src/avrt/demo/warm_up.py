@@ -14,7 +14,7 @@ each model the config's `demo_warm_up.models` names before it puts that model in
    merger writes `<think>...</think><answer>X</answer>` from two such teacher texts (the demo's
    options come in a fixed order, so a letter follows from what the clip shows);
 3. with the project's SFT pieces (`StudentInputs` with the model's own prompt and modality,
-   `SFTDataset`, `SFTCollator`, `ResumableTrainer`) for the steps `demo_warm_up.models` gives it.
+   `SFTDataset`, `SFTCollator`, `ResumableTrainer`) for the steps `demo_warm_up.steps` gives it.
 
 What the teachers then get right on the demo's own questions is measured by the teacher stage
 (results/<run>/avrt20k/filter_counts.tsv: each teacher's correct answers next to chance). None of
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from avrt.core.clip_media import read_clip_refs
 from avrt.core.config import ConfigError, stage_config
-from avrt.core.prompts import load_prompt, render_merger_prompt, render_teacher_prompt
+from avrt.core.prompts import load_prompt, render_fact_check_prompt, render_merger_prompt, render_teacher_prompt
 from avrt.core.rows import ManifestRow, TrainingExample, read_rows
 from avrt.demo.synthetic_avqa import COLOUR_QUESTION, POSITION_QUESTION, SOURCE_QUESTION, SOURCES, generate
 from avrt.models.spec import ModelSpec, model_spec
@@ -45,32 +45,49 @@ SOUNDS = {
     "engine": "a low steady hum",
 }
 # The questions each teacher's modality answers (the audio teacher hears which object sounds, and so
-# its colour, not its place); the merger learns from every question.
+# its colour, not its place; the silent video shows all three); the merger and the checker learn from
+# every question.
 TEACHER_QUESTIONS = {"frames": (SOURCE_QUESTION, COLOUR_QUESTION, POSITION_QUESTION),
-                     "audio": (SOURCE_QUESTION, COLOUR_QUESTION)}
+                     "audio": (SOURCE_QUESTION, COLOUR_QUESTION),
+                     "silent_video": (SOURCE_QUESTION, COLOUR_QUESTION, POSITION_QUESTION)}
+ROLE_NAMES = {"frames": "frames teacher", "audio": "audio teacher", "silent_video": "SightSound teacher",
+              "merger": "merger", "checker": "checker"}
 
 
 @dataclass(frozen=True)
 class Role:
-    """What one model is warmed up for: a teacher of `modality` with its prompt, or the merger."""
+    """What one model is warmed up for, with its prompt: `kind` is a teacher's modality (frames, audio:
+    an AVRT teacher; silent_video: the SightSound-R1 teacher), `merger` or `checker` (SightSound-R1's AGFV)."""
 
     model: str
     prompt: str
-    modality: str | None  # None: the merger (text only)
+    kind: str
     steps: int = 0
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        """What the model sees at its stage: the teacher its modality, the checker the audio, the merger text."""
+        return {"merger": (), "checker": ("audio",)}.get(self.kind, (self.kind,))
 
 
 def roles(config: dict) -> list[Role]:
-    """The roles of the models `demo_warm_up.models` names: the teacher that uses the model, or the merger."""
+    """The roles of the models `demo_warm_up.models` names: the teacher that uses the model, the
+    merger or the SightSound-R1 checker."""
     warm = config.get("demo_warm_up") or {}
     by_model = {t["model"]: Role(t["model"], t["prompt"], t["modality"]) for t in config["teachers"]
                 if t["modality"] in TEACHER_QUESTIONS}
-    by_model.setdefault(config["merger"]["model"], Role(config["merger"]["model"], config["merger"]["prompt"], None))
+    sightsound = config.get("sightsound") or {}
+    if sightsound.get("enabled"):
+        by_model.setdefault(sightsound["checker"], Role(sightsound["checker"], sightsound["checker_prompt"], "checker"))
+    else:
+        by_model.setdefault(config["merger"]["model"], Role(config["merger"]["model"], config["merger"]["prompt"],
+                                                            "merger"))
     unknown = [m for m in warm.get("models", []) if m not in by_model]
     if unknown:
-        raise ConfigError(f"config key 'demo_warm_up.models': {unknown} are neither the model of a frames or audio "
-                          f"teacher nor the merger's (those are: {sorted(by_model)})")
-    return [replace(by_model[m], steps=steps) for m, steps in warm.get("models", {}).items()]
+        raise ConfigError(f"config key 'demo_warm_up.models': {unknown} are neither a teacher's model nor the "
+                          f"merger's or the SightSound checker's (those are: {sorted(by_model)})")
+    steps = warm.get("steps", {})
+    return [replace(by_model[m], steps=steps.get(m, warm.get("default_steps", 0))) for m in warm.get("models", [])]
 
 
 # ---- targets -----------------------------------------------------------------------------------
@@ -109,6 +126,20 @@ def merged_text(row: ManifestRow, source: str) -> str:
             f"so the answer is {row.choices[row.answer_index]}.</think><answer>{row.gold_letter}</answer>")
 
 
+def sightsound_text(row: ManifestRow, source: str) -> str:
+    """The SightSound-R1 teacher's trace: the sound inferred from the silent video, then the letter."""
+    shape, _, colour = SOURCES[source]
+    return (f"<think>In the silent video {_a(colour)} {shape} is the larger object and pulses in size, so "
+            f"{_a(source)} makes the sound: {SOUNDS[source]}. The answer is {row.choices[row.answer_index]}.</think>"
+            f"<answer>{row.gold_letter}</answer>")
+
+
+def checked_trace(row: ManifestRow, source: str, holds: bool) -> str:
+    """A trace for the checker to verify: the teacher's, or one that claims the next class's sound."""
+    classes = list(SOURCES)
+    return sightsound_text(row, source if holds else classes[(classes.index(source) + 1) % len(classes)])
+
+
 def sounding_class(rows: list[ManifestRow]) -> dict[str, str]:
     """video_name -> the class that sounds in it (the answer to its source question)."""
     return {r.video_name: r.choices[r.answer_index] for r in rows if r.question == SOURCE_QUESTION}
@@ -140,23 +171,24 @@ def examples_for(role: Role, rows: list[ManifestRow], media_index: Path) -> list
         clip = clips.get(row.video_name)
         if clip is None or not clip.media.ok or row.video_name not in source:
             continue
-        if role.modality is None:
-            target = merged_text(row, source[row.video_name])
-        elif row.question not in TEACHER_QUESTIONS[role.modality]:
+        if role.kind in TEACHER_QUESTIONS and row.question not in TEACHER_QUESTIONS[role.kind]:
             continue
+        if role.kind == "checker":  # a trace whose sound holds ("yes") and one whose does not ("no")
+            targets = {f"{row.sample_id}/{verdict}": verdict for verdict in ("yes", "no")}
         else:
-            text = visual_text if role.modality == "frames" else audio_text
-            target = text(row, source[row.video_name])
-        examples.append(TrainingExample(sample_id=row.sample_id, video_name=row.video_name, question=row.question,
-                                        choices=row.choices, gold_letter=row.gold_letter, completion=target,
-                                        clip=clip))
+            text = {"frames": visual_text, "audio": audio_text, "silent_video": sightsound_text,
+                    "merger": merged_text}[role.kind]
+            targets = {row.sample_id: text(row, source[row.video_name])}
+        examples += [TrainingExample(sample_id=sample_id, video_name=row.video_name, question=row.question,
+                                     choices=row.choices, gold_letter=row.gold_letter, completion=target, clip=clip)
+                     for sample_id, target in targets.items()]
     return examples
 
 
 def prompt_renderer(role: Role, rows: list[ManifestRow]):
     """The user text the model gets at the teacher or merger stage, for an example."""
     prompt = load_prompt(role.prompt)
-    if role.modality is not None:
+    if role.kind in TEACHER_QUESTIONS:
         return lambda ex: render_teacher_prompt(prompt, question=ex.question, choices=ex.choices)
     by_id, source = {r.sample_id: r for r in rows}, sounding_class(rows)
 
@@ -166,7 +198,13 @@ def prompt_renderer(role: Role, rows: list[ManifestRow]):
                                     audio_reasoning=audio_text(row, source[row.video_name]),
                                     vision_reasoning=visual_text(row, source[row.video_name]))
 
-    return merger
+    def checker(ex: TrainingExample) -> str:
+        sample_id, verdict = ex.sample_id.rsplit("/", 1)
+        row = by_id[sample_id]
+        return render_fact_check_prompt(prompt, question=ex.question, choices=ex.choices,
+                                        reasoning=checked_trace(row, source[row.video_name], verdict == "yes"))
+
+    return merger if role.kind == "merger" else checker
 
 
 # ---- training ----------------------------------------------------------------------------------
@@ -186,8 +224,11 @@ def train(role: Role, spec: ModelSpec, rows: list[ManifestRow], media_index: Pat
     if not examples:
         raise ValueError(f"demo warm-up of models.{role.model}: no example (no warm-up clip has prepared media)")
     steps = role.steps
-    sft = stage_config("sft", {**config["sft"], "max_steps": steps, "learning_rate": warm["learning_rate"],
+    # The schema's SFT settings (AdamW, cosine schedule, seed), on one CPU process: not the run's `sft`
+    # block, which is the student's.
+    sft = stage_config("sft", {"max_steps": steps, "learning_rate": warm["learning_rate"],
                                "per_device_batch_size": warm["batch_size"], "gradient_accumulation_steps": 1,
+                               "num_gpus": 1, "deepspeed": None, "bf16": False, "gradient_checkpointing": False,
                                "warmup_steps": min(10, steps // 10), "save_steps": steps,
                                "save_total_limit": 1, "logging_steps": max(1, steps // 10),
                                "eval_steps": None, "report_to": [], "dataloader_num_workers": 0})
@@ -195,8 +236,7 @@ def train(role: Role, spec: ModelSpec, rows: list[ManifestRow], media_index: Pat
     processor = load_processor(spec)
     model = load_student(spec, adapter, "float32")
     inputs = StudentInputs(spec, adapter, processor, MediaLookup([media_index]), role.prompt,
-                           render=prompt_renderer(role, rows),
-                           modalities=(role.modality,) if role.modality else ())
+                           render=prompt_renderer(role, rows), modalities=role.modalities)
     tokenizer = inputs.tokenizer
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     with tempfile.TemporaryDirectory(dir=out.parent, prefix=".warm-up-") as scratch:
@@ -210,7 +250,7 @@ def train(role: Role, spec: ModelSpec, rows: list[ManifestRow], media_index: Pat
     processor.save_pretrained(out)
     history = trainer.state.log_history
     losses = [e["loss"] for e in history if "loss" in e]
-    summary = {"role": "merger" if role.modality is None else f"{role.modality} teacher", "prompt": role.prompt,
+    summary = {"role": ROLE_NAMES[role.kind], "prompt": role.prompt,
                "examples": len(examples), "steps": trainer.state.global_step,
                "first_loss": losses[0] if losses else None, "last_loss": losses[-1] if losses else None,
                "mean_loss": mean_train_loss(history)}
