@@ -12,7 +12,9 @@ each model the config's `demo_warm_up.models` names before it puts that model in
    prompt asks for: a teacher answers "Visual/Audio Description: ... Reasoning: ... Answer: <option>"
    with what its modality shows, on the questions its modality answers (`TEACHER_QUESTIONS`); the
    merger writes `<think>...</think><answer>X</answer>` from two such teacher texts (the demo's
-   options come in a fixed order, so a letter follows from what the clip shows);
+   options come in a fixed order, so a letter follows from what the clip shows); SightSound-R1's
+   silent-video teacher writes the sound it infers, then the letter, and its checker says "yes" to
+   such a trace and "no" to one that claims another object's sound;
 3. with the project's SFT pieces (`StudentInputs` with the model's own prompt and modality,
    `SFTDataset`, `SFTCollator`, `ResumableTrainer`) for the steps `demo_warm_up.steps` gives it.
 
