@@ -178,7 +178,7 @@ COLOUR_QUESTION = "What color is the object that is making the sound?"
 POSITION_QUESTION = "Where does the sound in the video come from?"
 
 
-def questions_for(spec: ClipSpec, rng: np.random.Generator, first_qa_id: int) -> list[dict]:
+def questions_for(spec: ClipSpec, first_qa_id: int) -> list[dict]:
     """The clip's three AVQA-schema questions (source, colour, position of the sounding object)."""
     cls, colour, pos = spec.objects[spec.sounding]
     # Options in one fixed order per question (AVQA's vary): an answer's letter then follows from
@@ -272,7 +272,7 @@ def generate(
                 summary["faults"].setdefault(kind, []).append(s.video_name)
         rows = []
         for spec in specs:
-            questions = questions_for(spec, rng, next_qa)
+            questions = questions_for(spec, next_qa)
             rows.extend(questions)
             next_qa += len(questions)
             write_clip(spec, clips_dir, width, height, fps, rng)

@@ -113,7 +113,7 @@ def make_scenes(items: int = 4, seconds: float = 10.0, width: int = 160, height:
         frames = render_frames(spec, width, height, fps)
         cls = spec.objects[spec.sounding][0]
         audio = render_sound(SOURCES[cls][1], seconds, AUDIO_RATE, rng)
-        colour_q, where_q, _source_q = questions_for(spec, rng, 0)  # the source question: `sound_choices`
+        colour_q, where_q, _source_q = questions_for(spec, 0)  # the source question: `sound_choices`
         planned.append((spec, frames, audio, cls, colour_q, where_q))
     classes = list(SOURCES)
     choices = [list(rng.permutation(classes)) for _ in planned]  # drawn after every clip, in clip order
