@@ -394,7 +394,10 @@ def _load(family: str, checkpoint: Path):
 
     from avrt.models.adapters import get_adapter
 
-    return getattr(transformers, get_adapter(family).hf_model_class).from_pretrained(checkpoint)
+    model = getattr(transformers, get_adapter(family).hf_model_class).from_pretrained(checkpoint)
+    # named as a model built here is: the adapter config would otherwise hold the build's temporary path
+    model.config._name_or_path = model.name_or_path = ""
+    return model
 
 
 def add_arguments(parser) -> None:
