@@ -229,16 +229,15 @@ ZOO_RUN = os.path.dirname(TINY_MODELS)
 ZOO_CONFIG = config if ZOO_RUN == RUN else upstream_config(SHARING.upstream)
 WARM_UP = ZOO_CONFIG.get("demo_warm_up")
 WARM_UP_SPEC_KEYS = ("family", "checkpoint", "revision", "trust_remote_code", "dtype", "prompt_suffix")
-if WARM_UP:
-    try:
-        warm_up_roles(ZOO_CONFIG)  # a model that is no teacher's, merger's or checker's stops the run here
-    except ConfigError as err:
-        raise WorkflowError(str(err)) from None
+try:  # a model that is no teacher's, merger's or checker's stops the run here
+    WARM_UP_ROLES = warm_up_roles(ZOO_CONFIG) if WARM_UP else []
+except ConfigError as err:
+    raise WorkflowError(str(err)) from None
 WARM_UP_ARGS = ["--warm-up-config", f"{ZOO_RUN}/config.yaml"] if WARM_UP else []
 WARM_UP_READS = (
     {
         "demo_warm_up": WARM_UP,
-        "roles": [dataclasses.asdict(role) for role in warm_up_roles(ZOO_CONFIG)],
+        "roles": [dataclasses.asdict(role) for role in WARM_UP_ROLES],
         "media": ZOO_CONFIG["media"],
         "synthetic": ZOO_CONFIG["data"]["synthetic"],
         "models": {m: {k: ZOO_CONFIG["models"][m].get(k) for k in WARM_UP_SPEC_KEYS} for m in WARM_UP["models"]},

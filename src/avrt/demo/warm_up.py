@@ -34,7 +34,8 @@ from avrt.core.clip_media import read_clip_refs
 from avrt.core.config import ConfigError, stage_config
 from avrt.core.prompts import load_prompt, render_fact_check_prompt, render_merger_prompt, render_teacher_prompt
 from avrt.core.rows import ManifestRow, TrainingExample, read_rows
-from avrt.demo.synthetic_avqa import COLOUR_QUESTION, POSITION_QUESTION, SOURCE_QUESTION, SOURCES, generate
+from avrt.demo.synthetic_avqa import (COLOUR_QUESTION, POSITION_QUESTION, SOURCE_QUESTION, SOURCES, generate,
+                                      synthetic_defaults)
 from avrt.models.spec import ModelSpec, model_spec
 
 log = logging.getLogger(__name__)
@@ -155,7 +156,7 @@ def warm_up_release(config: dict, work: Path) -> tuple[list[ManifestRow], Path]:
     from avrt.data.media import prepare_shard
 
     warm = config["demo_warm_up"]
-    synthetic = config["data"]["synthetic"] or stage_config("data", {"synthetic": {}})["synthetic"]
+    synthetic = config["data"]["synthetic"] or synthetic_defaults()
     generate(work / "release", {"train": warm["clips"]}, synthetic["seconds"], synthetic["width"],
              synthetic["height"], synthetic["fps"], warm["seed"])
     ingest({"train": work / "release" / "annotations" / "train_qa.json"}, work / "release" / "videos",
